@@ -1,0 +1,12 @@
+//! The core of the FHIR R4 server, with no knowledge of HTTP.
+//!
+//! - [`model`]: metadata of every R4 resource and datatype, generated from the official definitions;
+//! - [`json`] and [`xml`]: the two wire formats, driven by the model;
+//! - [`validate`]: structural validation of a resource against the model;
+//! - [`store`]: the versioned, multi-tenant resource store (SQLite and PostgreSQL) with its change
+//!   sequence.
+//!
+//! Errors are typed ([`Error`]); the server maps them to HTTP status codes and OperationOutcomes in
+//! one place.
+
+pub mod model;
