@@ -9,4 +9,13 @@
 //! Errors are typed ([`Error`]); the server maps them to HTTP status codes and OperationOutcomes in
 //! one place.
 
+pub mod json;
 pub mod model;
+pub mod outcome;
+pub mod store;
+pub mod time;
+pub mod validate;
+pub mod xml;
+
+pub use outcome::{Issue, Severity};
+pub use store::{ResourceStore, StoreError};

@@ -1,0 +1,1 @@
+//! JSON in and out: parsing with limits, and output in definition order.

@@ -1,0 +1,1 @@
+//! XML in and out, driven by the model metadata.
