@@ -3,6 +3,7 @@
 //! - [`model`]: metadata of every R4 resource and datatype, generated from the official definitions;
 //! - [`json`] and [`xml`]: the two wire formats, driven by the model;
 //! - [`validate`]: structural validation of a resource against the model;
+//! - [`summary`]: the `_summary` and `_elements` subsets of a resource;
 //! - [`store`]: the versioned, multi-tenant resource store (SQLite and PostgreSQL) with its change
 //!   sequence.
 //!
@@ -13,7 +14,10 @@ pub mod json;
 pub mod model;
 pub mod outcome;
 pub mod store;
+pub mod summary;
 pub mod time;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validate;
 pub mod xml;
 

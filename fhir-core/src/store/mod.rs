@@ -9,6 +9,8 @@
 //! Writes go through a group-commit writer: concurrent writes are gathered into one database
 //! transaction (each in its own savepoint) so that many requests share one durable commit.
 
+mod common;
+mod migrate;
 pub mod postgres;
 pub mod sqlite;
 mod writer;

@@ -1,1 +1,509 @@
+//! The embedded SQLite store.
+//!
+//! One file in WAL mode: one writer connection (the group-commit writer, `synchronous=FULL`, so
+//! a commit is durable when the writer answers) and a pool of read connections, which WAL lets
+//! read concurrently with the writer. Bodies are stored as the compact JSON text, in definition
+//! order, exactly as returned.
+//!
+//! # Order of the change sequence
+//!
+//! Every batch of writes is one `BEGIN IMMEDIATE` transaction, which takes SQLite's single
+//! database write lock before it reads anything, so write transactions — of this process and of
+//! any other process on the same file — run one after the other. Each write, inside its
+//! savepoint, increments the single counter row (`UPDATE change_counter SET value = value + 1
+//! … RETURNING value`) and uses the value as its `seq`. Transactions being serialised, `seq`
+//! order is commit order; a write that fails is rolled back to its savepoint together with its
+//! increment, and a batch that fails rolls back entirely, so no number is lost: the sequence is
+//! gap-free. The counter row also keeps the last `last_updated` handed out, so `last_updated`
+//! never decreases in `seq` order even if the clock steps back.
 
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Row, SqliteConnection};
+
+use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
+use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
+use super::{
+    DEFAULT_TENANT, HistoryPage, HistoryQuery, ResourceStore, StoreError, StoredResource,
+    UpdateOutcome,
+};
+
+/// How long a connection waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SQLite implementation of [`ResourceStore`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    read: SqlitePool,
+    writer: Writer,
+}
+
+/// The file named by a `sqlite:` URL (`sqlite:data/fhir.db`, `sqlite://data/fhir.db`,
+/// `sqlite:///abs/fhir.db`); a query string is ignored.
+fn parse_url(url: &str) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or_default();
+    if rest.is_empty() || rest == ":memory:" || rest.starts_with(":memory:") {
+        return Err(StoreError::Invalid(format!(
+            "'{url}' does not name a database file (in-memory SQLite is not supported)"
+        )));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, with its parent directory) the database file named by a
+    /// `sqlite:PATH` URL, applies the migrations, makes sure the default tenant exists and
+    /// starts the writer. Must be called within a tokio runtime.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let path = parse_url(url)?;
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(&path)
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let write_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(
+                options
+                    .clone()
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full),
+            )
+            .await?;
+        {
+            let mut conn = write_pool.acquire().await?;
+            super::migrate::run_sqlite(&mut conn).await?;
+            sqlx::query(
+                "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(DEFAULT_TENANT)
+            .bind(crate::time::now_millis())
+            .execute(&mut *conn)
+            .await?;
+        }
+        let readers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(4, 16) as u32;
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .connect_with(options)
+            .await?;
+        let writer = Writer::spawn(SqliteExecutor { pool: write_pool });
+        Ok(SqliteStore { path, read, writer })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The number of write transactions committed by this store's writer (one per batch); for
+    /// tests of group commit.
+    #[doc(hidden)]
+    pub fn commit_count(&self) -> u64 {
+        self.writer.commits()
+    }
+
+    async fn fetch_versions(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        fetch_versions(&mut conn, sql, params).await
+    }
+}
+
+fn bind_params<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    params: &'q [Param],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text.as_str()),
+            Param::Int(int) => query.bind(*int),
+        };
+    }
+    query
+}
+
+async fn fetch_versions(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<StoredResource>, StoreError> {
+    let rows = bind_params(sqlx::query(sql), params)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| decode(row).map_err(StoreError::from))
+        .collect()
+}
+
+fn decode(row: &SqliteRow) -> Result<StoredResource, sqlx::Error> {
+    let body: Option<String> = row.try_get("body")?;
+    Ok(StoredResource {
+        tenant: row.try_get("tenant")?,
+        resource_type: row.try_get("resource_type")?,
+        id: row.try_get("id")?,
+        version: row.try_get("version")?,
+        seq: row.try_get("seq")?,
+        last_updated: row.try_get("last_updated")?,
+        deleted: row.try_get("deleted")?,
+        body: Arc::from(body.unwrap_or_default()),
+    })
+}
+
+fn select_versions() -> String {
+    format!("SELECT {VERSION_COLUMNS}, v.body ")
+}
+
+#[async_trait]
+impl ResourceStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_tenant(&self, tenant: &str) -> Result<(), StoreError> {
+        if tenant.is_empty() {
+            return Err(StoreError::Invalid("a tenant name cannot be empty".into()));
+        }
+        self.writer
+            .submit(WriteOp::CreateTenant {
+                tenant: tenant.to_owned(),
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        let rows = sqlx::query("SELECT name FROM tenants ORDER BY name")
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        Ok(sqlx::query("SELECT 1 FROM tenants WHERE name = $1")
+            .bind(tenant)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some())
+    }
+
+    async fn create(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        resource: Value,
+    ) -> Result<StoredResource, StoreError> {
+        common::check_resource(resource_type, &resource)?;
+        let op = WriteOp::Create {
+            tenant: tenant.to_owned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            resource,
+        };
+        match self.writer.submit(op).await? {
+            WriteDone::Stored { resource, .. } => Ok(resource),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        resource: Value,
+        if_match: Option<i64>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        common::check_resource(resource_type, &resource)?;
+        let op = WriteOp::Update {
+            tenant: tenant.to_owned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            resource,
+            if_match,
+        };
+        match self.writer.submit(op).await? {
+            WriteDone::Stored { resource, created } => Ok(UpdateOutcome { resource, created }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let op = WriteOp::Delete {
+            tenant: tenant.to_owned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            if_match,
+        };
+        match self.writer.submit(op).await? {
+            WriteDone::Stored { resource, .. } => Ok(Some(resource)),
+            WriteDone::Nothing => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn read(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let sql = format!(
+            "{}FROM resource_versions v WHERE v.tenant = $1 AND v.resource_type = $2 \
+             AND v.id = $3 ORDER BY v.version DESC LIMIT 1",
+            select_versions()
+        );
+        let params = [
+            Param::Text(tenant.to_owned()),
+            Param::Text(resource_type.to_owned()),
+            Param::Text(id.to_owned()),
+        ];
+        Ok(self.fetch_versions(&sql, &params).await?.pop())
+    }
+
+    async fn vread(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let sql = format!(
+            "{}FROM resource_versions v WHERE v.tenant = $1 AND v.resource_type = $2 \
+             AND v.id = $3 AND v.version = $4",
+            select_versions()
+        );
+        let params = [
+            Param::Text(tenant.to_owned()),
+            Param::Text(resource_type.to_owned()),
+            Param::Text(id.to_owned()),
+            Param::Int(version),
+        ];
+        Ok(self.fetch_versions(&sql, &params).await?.pop())
+    }
+
+    async fn history(&self, tenant: &str, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let (filter, mut params) = common::history_filter(tenant, query, true);
+        // One read transaction: the count and the page see the same snapshot.
+        let mut conn = self.read.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let total: i64 = bind_params(sqlx::query(&format!("SELECT count(*) {filter}")), &params)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let mut sql = format!("{}{filter}", select_versions());
+        if let Some(before) = query.before_seq {
+            params.push(Param::Int(before));
+            sql.push_str(&format!(" AND v.seq < ${}", params.len()));
+        }
+        params.push(Param::Int(common::limit(query.count).saturating_add(1)));
+        sql.push_str(&format!(" ORDER BY v.seq DESC LIMIT ${}", params.len()));
+        let entries = fetch_versions(&mut tx, &sql, &params).await?;
+        tx.commit().await?;
+        Ok(common::page(entries, query.count, total))
+    }
+
+    async fn changes(
+        &self,
+        tenant: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let sql = format!(
+            "{}FROM resource_versions v WHERE v.tenant = $1 AND v.seq > $2 \
+             ORDER BY v.seq LIMIT $3",
+            select_versions()
+        );
+        let params = [
+            Param::Text(tenant.to_owned()),
+            Param::Int(after_seq),
+            Param::Int(common::limit(limit)),
+        ];
+        self.fetch_versions(&sql, &params).await
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.read.close().await;
+    }
+}
+
+/// A writer answer that does not fit the request (cannot happen).
+pub(crate) fn unexpected(done: WriteDone) -> StoreError {
+    StoreError::Unavailable(format!("unexpected writer answer {done:?}"))
+}
+
+/// Runs batches on the single writer connection.
+struct SqliteExecutor {
+    pool: SqlitePool,
+}
+
+impl BatchExecutor for SqliteExecutor {
+    async fn execute(&mut self, ops: Vec<&WriteOp>) -> BatchResult {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut answers = Vec::with_capacity(ops.len());
+        for op in ops {
+            let mut savepoint = Connection::begin(&mut *tx).await?;
+            match apply(&mut savepoint, op).await {
+                Ok(done) => {
+                    savepoint.commit().await?;
+                    answers.push(Ok(done));
+                }
+                Err(error) => {
+                    savepoint.rollback().await?;
+                    answers.push(Err(error));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(answers)
+    }
+}
+
+/// Applies one write inside its savepoint.
+async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<WriteDone, StoreError> {
+    apply_inner(conn, op).await.map_err(|error| match error {
+        StoreError::Database(e) => common::write_error(op, e),
+        other => other,
+    })
+}
+
+async fn apply_inner(conn: &mut SqliteConnection, op: &WriteOp) -> Result<WriteDone, StoreError> {
+    let (tenant, resource_type, id) = match op {
+        WriteOp::CreateTenant { tenant } => {
+            sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2)")
+                .bind(tenant)
+                .bind(crate::time::now_millis())
+                .execute(&mut *conn)
+                .await?;
+            return Ok(WriteDone::Tenant);
+        }
+        _ => common::resource_key(op).ok_or_else(|| StoreError::Invalid("no resource".into()))?,
+    };
+    if sqlx::query("SELECT 1 FROM tenants WHERE name = $1")
+        .bind(tenant)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::UnknownTenant(tenant.to_owned()));
+    }
+    let head = sqlx::query(
+        "SELECT version, deleted FROM resources \
+         WHERE tenant = $1 AND resource_type = $2 AND id = $3",
+    )
+    .bind(tenant)
+    .bind(resource_type)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| {
+        Ok::<_, sqlx::Error>(Head {
+            version: row.try_get(0)?,
+            deleted: row.try_get(1)?,
+        })
+    })
+    .transpose()?;
+    let Plan::Write {
+        version,
+        deleted,
+        created,
+    } = common::plan(op, head)?
+    else {
+        return Ok(WriteDone::Nothing);
+    };
+    let counter = sqlx::query(
+        "UPDATE change_counter SET value = value + 1, last_millis = max(last_millis, $1) \
+         WHERE id = 1 RETURNING value, last_millis",
+    )
+    .bind(crate::time::now_millis())
+    .fetch_one(&mut *conn)
+    .await?;
+    let seq: i64 = counter.try_get(0)?;
+    let last_updated: i64 = counter.try_get(1)?;
+    let body = match op {
+        WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } if !deleted => Some(
+            common::make_body(resource_type, id, version, last_updated, resource)?,
+        ),
+        _ => None,
+    };
+    sqlx::query(
+        "INSERT INTO resource_versions \
+         (tenant, resource_type, id, version, seq, last_updated, deleted, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(tenant)
+    .bind(resource_type)
+    .bind(id)
+    .bind(version)
+    .bind(seq)
+    .bind(last_updated)
+    .bind(deleted)
+    .bind(body.as_deref())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO resources (tenant, resource_type, id, version, deleted, last_updated) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (tenant, resource_type, id) DO UPDATE SET version = excluded.version, \
+         deleted = excluded.deleted, last_updated = excluded.last_updated",
+    )
+    .bind(tenant)
+    .bind(resource_type)
+    .bind(id)
+    .bind(version)
+    .bind(deleted)
+    .bind(last_updated)
+    .execute(&mut *conn)
+    .await?;
+    Ok(WriteDone::Stored {
+        resource: StoredResource {
+            tenant: tenant.to_owned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            version,
+            last_updated,
+            seq,
+            deleted,
+            body: Arc::from(body.unwrap_or_default()),
+        },
+        created,
+    })
+}

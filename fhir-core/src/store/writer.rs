@@ -1,1 +1,183 @@
+//! The group-commit writer shared by both backends.
+//!
+//! Callers send their write ([`WriteOp`]) to one writer task through a channel and wait on a
+//! oneshot for the answer. The writer takes everything that is queued (up to [`MAX_BATCH`]
+//! writes), hands the batch to the backend's [`BatchExecutor`], which runs it in one database
+//! transaction with one savepoint per write (a failing write is rolled back to its savepoint and
+//! answered with its error, the others stay), commits once, and only then answers every caller:
+//! an `Ok` answer means the write is durable. While a batch commits, new writes queue up and form
+//! the next batch, so that many concurrent requests share one durable commit.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{StoreError, StoredResource};
+
+/// The largest number of writes committed together.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// How many writes may wait for the writer before callers wait to enqueue.
+const QUEUE: usize = 4096;
+
+/// One write.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    /// Creates a tenant.
+    CreateTenant { tenant: String },
+    /// Creates a resource with the given id.
+    Create {
+        tenant: String,
+        resource_type: String,
+        id: String,
+        resource: Value,
+    },
+    /// Writes a new version (or the first).
+    Update {
+        tenant: String,
+        resource_type: String,
+        id: String,
+        resource: Value,
+        if_match: Option<i64>,
+    },
+    /// Writes a tombstone.
+    Delete {
+        tenant: String,
+        resource_type: String,
+        id: String,
+        if_match: Option<i64>,
+    },
+}
+
+/// The answer to one write.
+#[derive(Debug)]
+pub(crate) enum WriteDone {
+    /// The tenant was created.
+    Tenant,
+    /// A version was written.
+    Stored {
+        resource: StoredResource,
+        created: bool,
+    },
+    /// Nothing to do (delete of a missing or deleted resource).
+    Nothing,
+}
+
+/// The answers of one batch, in the order of its writes; `Err` for the whole batch when the
+/// transaction could not be begun or committed (then nothing of it was written).
+pub(crate) type BatchResult = Result<Vec<Result<WriteDone, StoreError>>, StoreError>;
+
+/// Runs a batch of writes in one transaction (one savepoint per write) and commits it.
+pub(crate) trait BatchExecutor: Send + 'static {
+    /// Runs the writes in order and commits; see [`BatchResult`].
+    fn execute(&mut self, ops: Vec<&WriteOp>) -> impl Future<Output = BatchResult> + Send;
+}
+
+struct Job {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<WriteDone, StoreError>>,
+}
+
+/// The handle of the writer task.
+pub(crate) struct Writer {
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("commits", &self.commits.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime.
+    pub(crate) fn spawn<E: BatchExecutor>(executor: E) -> Writer {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let commits = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(run(executor, receiver, commits.clone()));
+        Writer {
+            sender: Mutex::new(Some(sender)),
+            task: tokio::sync::Mutex::new(Some(task)),
+            commits,
+        }
+    }
+
+    /// Queues a write and waits until it is committed (or failed).
+    pub(crate) async fn submit(&self, op: WriteOp) -> Result<WriteDone, StoreError> {
+        let sender = self
+            .sender
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the writer lock is poisoned".into()))?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Job { op, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    /// Stops accepting writes and waits until the writes already queued are answered.
+    pub(crate) async fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let task = self.task.lock().await.take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// The number of transactions committed so far (one per batch).
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+}
+
+async fn run<E: BatchExecutor>(
+    mut executor: E,
+    mut receiver: mpsc::Receiver<Job>,
+    commits: Arc<AtomicU64>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    // `recv_many` waits for the first write, then takes whatever else is queued.
+    while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch: Vec<Job> = std::mem::take(&mut jobs);
+        let result = executor
+            .execute(batch.iter().map(|job| &job.op).collect())
+            .await;
+        match result {
+            Ok(answers) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+                let mut answers = answers.into_iter();
+                for job in batch {
+                    let answer = answers.next().unwrap_or_else(|| {
+                        Err(StoreError::Unavailable("the writer lost an answer".into()))
+                    });
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, writes = batch.len(), "a write transaction failed");
+                let message = error.to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(format!(
+                        "the write transaction failed: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The logic shared by both backends: what a write does given the current head, how the stored
+//! body is made, how database errors map to [`StoreError`]s, and the SQL of history queries.
+
+use serde_json::{Map, Value};
+
+use super::writer::WriteOp;
+use super::{HistoryQuery, Millis, StoreError};
+
+/// The head row of a resource, as read inside the write transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    /// The current version.
+    pub version: i64,
+    /// `true` when the current version is a tombstone.
+    pub deleted: bool,
+}
+
+/// What a resource write does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Plan {
+    /// Write this version.
+    Write {
+        version: i64,
+        deleted: bool,
+        created: bool,
+    },
+    /// Nothing to write (delete of a missing or deleted resource).
+    Nothing,
+}
+
+/// The key of a resource write: tenant, type and id.
+pub(crate) fn resource_key(op: &WriteOp) -> Option<(&str, &str, &str)> {
+    match op {
+        WriteOp::CreateTenant { .. } => None,
+        WriteOp::Create {
+            tenant,
+            resource_type,
+            id,
+            ..
+        }
+        | WriteOp::Update {
+            tenant,
+            resource_type,
+            id,
+            ..
+        }
+        | WriteOp::Delete {
+            tenant,
+            resource_type,
+            id,
+            ..
+        } => Some((tenant, resource_type, id)),
+    }
+}
+
+/// Decides what a resource write does given the current head (read under lock).
+pub(crate) fn plan(op: &WriteOp, head: Option<Head>) -> Result<Plan, StoreError> {
+    let current = head.map(|h| h.version);
+    let next = current.unwrap_or(0) + 1;
+    let check = |if_match: &Option<i64>| match *if_match {
+        Some(expected) if current != Some(expected) => {
+            Err(StoreError::VersionConflict { expected, current })
+        }
+        _ => Ok(()),
+    };
+    match op {
+        WriteOp::CreateTenant { .. } => Ok(Plan::Nothing),
+        WriteOp::Create {
+            resource_type, id, ..
+        } => match head {
+            Some(_) => Err(StoreError::AlreadyExists {
+                resource_type: resource_type.clone(),
+                id: id.clone(),
+            }),
+            None => Ok(Plan::Write {
+                version: 1,
+                deleted: false,
+                created: true,
+            }),
+        },
+        WriteOp::Update { if_match, .. } => {
+            check(if_match)?;
+            Ok(Plan::Write {
+                version: next,
+                deleted: false,
+                created: head.is_none_or(|h| h.deleted),
+            })
+        }
+        WriteOp::Delete { if_match, .. } => {
+            check(if_match)?;
+            match head {
+                Some(h) if !h.deleted => Ok(Plan::Write {
+                    version: next,
+                    deleted: true,
+                    created: false,
+                }),
+                _ => Ok(Plan::Nothing),
+            }
+        }
+    }
+}
+
+/// Checks a resource before it is queued for writing: a JSON object whose `resourceType` (when
+/// present) is the type written and whose `meta` (when present) is an object.
+pub(crate) fn check_resource(resource_type: &str, resource: &Value) -> Result<(), StoreError> {
+    let Some(object) = resource.as_object() else {
+        return Err(StoreError::Invalid(
+            "the resource is not a JSON object".into(),
+        ));
+    };
+    match object.get("resourceType") {
+        None => {}
+        Some(Value::String(name)) if name == resource_type => {}
+        Some(other) => {
+            return Err(StoreError::Invalid(format!(
+                "resourceType {other} does not match {resource_type}"
+            )));
+        }
+    }
+    match object.get("meta") {
+        None | Some(Value::Object(_)) => Ok(()),
+        Some(_) => Err(StoreError::Invalid("meta is not an object".into())),
+    }
+}
+
+/// Sets `resourceType`, `id`, `meta.versionId` and `meta.lastUpdated`, and returns the body as
+/// compact JSON in definition order.
+pub(crate) fn make_body(
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    last_updated: Millis,
+    resource: &Value,
+) -> Result<String, StoreError> {
+    check_resource(resource_type, resource)?;
+    let mut resource = resource.clone();
+    let Some(object) = resource.as_object_mut() else {
+        return Err(StoreError::Invalid(
+            "the resource is not a JSON object".into(),
+        ));
+    };
+    object.insert(
+        "resourceType".into(),
+        Value::String(resource_type.to_owned()),
+    );
+    object.insert("id".into(), Value::String(id.to_owned()));
+    let meta = object
+        .entry("meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(meta) = meta.as_object_mut() else {
+        return Err(StoreError::Invalid("meta is not an object".into()));
+    };
+    meta.insert("versionId".into(), Value::String(version.to_string()));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(crate::time::format_instant(last_updated)),
+    );
+    Ok(crate::json::to_string(&resource))
+}
+
+/// Maps a database error of a resource write: lost races (unique violations, deadlocks,
+/// serialisation failures) become [`StoreError::Conflict`] (safe to retry), a missing tenant
+/// [`StoreError::UnknownTenant`].
+pub(crate) fn write_error(op: &WriteOp, error: sqlx::Error) -> StoreError {
+    let Some(db) = error.as_database_error() else {
+        return StoreError::Database(error);
+    };
+    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+    let kind = db.kind();
+    match (op, resource_key(op)) {
+        (WriteOp::CreateTenant { tenant }, _)
+            if matches!(kind, sqlx::error::ErrorKind::UniqueViolation) =>
+        {
+            StoreError::TenantExists(tenant.clone())
+        }
+        (_, Some((tenant, resource_type, id))) => {
+            if matches!(kind, sqlx::error::ErrorKind::ForeignKeyViolation) {
+                StoreError::UnknownTenant(tenant.to_owned())
+            } else if matches!(kind, sqlx::error::ErrorKind::UniqueViolation)
+                || code == "40P01"
+                || code == "40001"
+            {
+                StoreError::Conflict {
+                    resource_type: resource_type.to_owned(),
+                    id: id.to_owned(),
+                }
+            } else {
+                StoreError::Database(error)
+            }
+        }
+        _ => StoreError::Database(error),
+    }
+}
+
+/// A bound parameter of a dynamically built query.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// The `FROM … WHERE …` part of a history query (alias `v` for `resource_versions`) and its
+/// parameters; `$1` is the tenant. Without `tenant_filter` the tenant predicate is left out
+/// (PostgreSQL only: row-level security still applies).
+pub(crate) fn history_filter(
+    tenant: &str,
+    query: &HistoryQuery,
+    tenant_filter: bool,
+) -> (String, Vec<Param>) {
+    let mut params = vec![Param::Text(tenant.to_owned())];
+    let mut sql = String::from("FROM resource_versions v WHERE ");
+    sql.push_str(if tenant_filter {
+        "v.tenant = $1"
+    } else {
+        "$1::text IS NOT NULL"
+    });
+    let mut push = |param: Param| -> String {
+        params.push(param);
+        format!("${}", params.len())
+    };
+    if let Some(resource_type) = &query.resource_type {
+        let p = push(Param::Text(resource_type.clone()));
+        sql.push_str(&format!(" AND v.resource_type = {p}"));
+    }
+    if let Some(id) = &query.id {
+        let p = push(Param::Text(id.clone()));
+        sql.push_str(&format!(" AND v.id = {p}"));
+    }
+    if let Some(since) = query.since {
+        let p = push(Param::Int(since));
+        sql.push_str(&format!(" AND v.last_updated >= {p}"));
+    }
+    if let Some((start, end)) = query.at {
+        // The version is valid over [v.last_updated, next.last_updated) (open-ended for the
+        // current version); keep it when that interval is not empty and overlaps [start, end).
+        let end = push(Param::Int(end));
+        let start = push(Param::Int(start));
+        sql.push_str(&format!(
+            " AND v.last_updated < {end} AND NOT EXISTS (SELECT 1 FROM resource_versions n \
+             WHERE n.tenant = v.tenant AND n.resource_type = v.resource_type AND n.id = v.id \
+             AND n.version = v.version + 1 \
+             AND (n.last_updated <= {start} OR n.last_updated <= v.last_updated))"
+        ));
+    }
+    (sql, params)
+}
+
+/// Converts a page size to a SQL `LIMIT`.
+pub(crate) fn limit(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// The columns every version query selects, in the order [`super::StoredResource`] rows are
+/// decoded (the body column is appended by each backend).
+pub(crate) const VERSION_COLUMNS: &str =
+    "v.tenant, v.resource_type, v.id, v.version, v.seq, v.last_updated, v.deleted";
+
+/// Makes a history page of the rows fetched with `LIMIT count + 1` (newest first).
+pub(crate) fn page(
+    mut entries: Vec<super::StoredResource>,
+    count: usize,
+    total: i64,
+) -> super::HistoryPage {
+    let more = entries.len() > count;
+    entries.truncate(count);
+    let next_before_seq = if more {
+        entries.last().map(|entry| entry.seq)
+    } else {
+        None
+    };
+    super::HistoryPage {
+        entries,
+        next_before_seq,
+        total: u64::try_from(total).unwrap_or_default(),
+    }
+}

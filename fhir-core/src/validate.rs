@@ -1,1 +1,0 @@
-//! Structural validation of a resource against the R4 model.

@@ -1,0 +1,46 @@
+//! Server configuration: command-line flags, each with an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Settings of `fhir-server serve` (and of the commands that open the store).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "FHIR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded database (and later the search index).
+    #[arg(long, env = "FHIR_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`; default: a SQLite file in the data directory.
+    #[arg(long, env = "FHIR_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Public base URL used in absolute URLs (`https://fhir.example.org`); default: taken from
+    /// the request's Host header.
+    #[arg(long, env = "FHIR_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Largest accepted request body, in bytes (checked before parsing).
+    #[arg(long, env = "FHIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// The database URL to open: the explicit one, or `sqlite:<data-dir>/fhir.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{}", self.data_dir.join("fhir.db").display()),
+        }
+    }
+
+    /// A configuration for tests and embedding: port 0 on loopback, the given database.
+    pub fn for_database(database_url: impl Into<String>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: PathBuf::from("./data"),
+            database_url: Some(database_url.into()),
+            base_url: None,
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}

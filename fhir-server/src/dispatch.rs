@@ -1,0 +1,134 @@
+//! The single entry point of FHIR requests: splits the tenant off the path, negotiates the
+//! format, reads the body within its limit, routes, runs the interaction and renders the result
+//! or the error as an OperationOutcome.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, HOST};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::context::FhirRequest;
+use crate::error::FhirError;
+use crate::format::{Rendering, negotiate};
+use crate::interactions;
+use crate::route::{Interaction, check_segment, route};
+use crate::state::AppState;
+use crate::tenant::is_valid_name;
+use fhir_core::store::DEFAULT_TENANT;
+
+/// Handles every request that is not `/healthz`.
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let params: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let rendering = match negotiate(param("_format"), param("_pretty"), &parts.headers) {
+        Ok(rendering) => rendering,
+        Err(error) => return error.into_response(Rendering::default()),
+    };
+    let is_head = parts.method == Method::HEAD;
+    let path = parts.uri.path().to_owned();
+    let result = async {
+        let (tenant, tenant_prefix, rest) = split_tenant(&path)?;
+        if !state.tenants().exists(state.store(), &tenant).await? {
+            return Err(FhirError::NotFound(format!("unknown tenant '{tenant}'")));
+        }
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let interaction = route(&parts.method, &segments)?;
+        let body = if takes_body(&interaction) {
+            read_body(&parts.headers, body, state.max_body_bytes()).await?
+        } else {
+            Bytes::new()
+        };
+        let origin = match state.base_url() {
+            Some(base) => base.to_owned(),
+            None => {
+                let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+                format!("http://{host}")
+            }
+        };
+        let request = FhirRequest {
+            state: state.clone(),
+            tenant,
+            base: format!("{origin}{tenant_prefix}"),
+            method: parts.method.clone(),
+            headers: parts.headers.clone(),
+            params: params.clone(),
+            body,
+            rendering,
+        };
+        interactions::run(interaction, request).await
+    }
+    .await;
+    let response = match result {
+        Ok(response) => response.render(rendering),
+        Err(error) => error.into_response(rendering),
+    };
+    if is_head {
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, Body::empty());
+    }
+    response
+}
+
+/// `/fhir/…` → the default tenant; `/t/{tenant}/fhir/…` → a named tenant. Returns the tenant,
+/// the path prefix of its base and the rest of the path.
+fn split_tenant(path: &str) -> Result<(String, String, &str), FhirError> {
+    let not_found = || FhirError::NotFound(format!("no FHIR endpoint at '{path}': the base is /fhir or /t/{{tenant}}/fhir"));
+    if let Some(rest) = path.strip_prefix("/fhir") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return Ok((DEFAULT_TENANT.to_owned(), "/fhir".to_owned(), rest));
+        }
+        return Err(not_found());
+    }
+    let after_t = path.strip_prefix("/t/").ok_or_else(not_found)?;
+    let (tenant, rest) = after_t.split_once('/').ok_or_else(not_found)?;
+    check_segment(tenant)?;
+    let rest = rest.strip_prefix("fhir").filter(|r| r.is_empty() || r.starts_with('/')).ok_or_else(not_found)?;
+    if !is_valid_name(tenant) {
+        return Err(FhirError::NotFound(format!("unknown tenant '{tenant}'")));
+    }
+    Ok((tenant.to_owned(), format!("/t/{tenant}/fhir"), rest))
+}
+
+fn takes_body(interaction: &Interaction) -> bool {
+    matches!(interaction, Interaction::Create(_) | Interaction::Update(..))
+}
+
+/// Reads the body, refusing it with 413 as soon as it is known to be over the limit: from
+/// Content-Length before reading anything, or while reading a chunked body.
+async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: usize) -> Result<Bytes, FhirError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(FhirError::PayloadTooLarge(limit));
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(error) => {
+            let message = error.to_string();
+            if error.into_inner().is::<http_body_util::LengthLimitError>() {
+                Err(FhirError::PayloadTooLarge(limit))
+            } else {
+                Err(FhirError::BadRequest(format!("the request body could not be read: {message}")))
+            }
+        }
+    }
+}
+
+/// `GET /healthz`: 200 when the store answers.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store().tenant_exists(DEFAULT_TENANT).await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(error) => {
+            tracing::warn!(error = %error, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}

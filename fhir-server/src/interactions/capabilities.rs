@@ -1,0 +1,62 @@
+//! `GET [base]/metadata`: the CapabilityStatement, generated from what this server implements.
+//!
+//! The lists below are the single source of what is advertised; when an interaction is added to
+//! [`crate::route`], it is added here too (the tests check that every advertised interaction
+//! answers).
+
+use axum::http::StatusCode;
+use fhir_core::model::{FHIR_VERSION, Model};
+use serde_json::{Value, json};
+
+use crate::context::FhirRequest;
+use crate::error::FhirError;
+use crate::response::{Body, FhirResponse};
+
+/// The type-level interactions every resource type supports.
+const TYPE_INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "history-instance", "history-type", "create"];
+
+/// The system-level interactions.
+const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];
+
+/// When this process first served the statement: the statement cannot change while it runs.
+fn started_at() -> &'static str {
+    static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STARTED.get_or_init(|| fhir_core::time::format_instant(fhir_core::time::now_millis()))
+}
+
+pub fn capabilities(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
+    let resources: Vec<Value> = Model::r4()
+        .resource_type_names()
+        .map(|name| {
+            json!({
+                "type": name,
+                "profile": format!("http://hl7.org/fhir/StructureDefinition/{name}"),
+                "interaction": TYPE_INTERACTIONS.iter().map(|code| json!({ "code": code })).collect::<Vec<_>>(),
+                "versioning": "versioned-update",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalCreate": false,
+                "conditionalRead": "full-support",
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+            })
+        })
+        .collect();
+    let statement = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": started_at(),
+        "publisher": "fhir-server",
+        "kind": "instance",
+        "software": { "name": "fhir-server", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": "FHIR R4 server", "url": request.base },
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "application/fhir+xml"],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": SYSTEM_INTERACTIONS.iter().map(|code| json!({ "code": code })).collect::<Vec<_>>(),
+        }],
+    });
+    Ok(FhirResponse::new(StatusCode::OK, Body::Resource(statement)))
+}

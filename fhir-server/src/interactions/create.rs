@@ -1,0 +1,26 @@
+//! `POST [base]/[type]`: create with a server-assigned id.
+
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+
+use super::{resource_from_body, version_url, write_response};
+use crate::context::FhirRequest;
+use crate::error::FhirError;
+use crate::response::FhirResponse;
+
+pub async fn create(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
+    if request.headers.contains_key("if-none-exist") {
+        // Conditional create needs search; refusing is safer than creating a duplicate.
+        return Err(FhirError::NotImplemented(
+            "conditional create (If-None-Exist) is not implemented by this server yet".into(),
+        ));
+    }
+    // The spec says a server SHALL ignore an id in the body of a create.
+    let resource = resource_from_body(request, resource_type, None)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let stored = request.state.store().create(&request.tenant, resource_type, &id, resource).await?;
+    tracing::info!(tenant = %request.tenant, resource.type = resource_type, resource.id = %id, "created");
+    let location = version_url(request, &stored);
+    Ok(write_response(request, StatusCode::CREATED, &stored, format!("created {resource_type}/{id}"))
+        .header(LOCATION, &location))
+}

@@ -1,0 +1,126 @@
+//! One module per FHIR interaction, and what they share: reading the body into a valid resource
+//! and answering with a stored version.
+
+mod capabilities;
+mod create;
+mod delete;
+mod history;
+mod read;
+mod update;
+mod vread;
+
+use axum::http::StatusCode;
+use axum::http::header::{ETAG, LAST_MODIFIED};
+use fhir_core::outcome::operation_outcome;
+use fhir_core::store::StoredResource;
+use fhir_core::{Issue, validate};
+use serde_json::Value;
+
+use crate::context::FhirRequest;
+use crate::error::FhirError;
+use crate::format::{Format, request_format};
+use crate::headers::{ReturnPreference, etag, http_date, return_preference};
+use crate::response::{Body, FhirResponse};
+use crate::route::Interaction;
+
+/// Runs an interaction.
+pub async fn run(interaction: Interaction, request: FhirRequest) -> Result<FhirResponse, FhirError> {
+    match interaction {
+        Interaction::Capabilities => capabilities::capabilities(&request),
+        Interaction::Create(resource_type) => create::create(&request, &resource_type).await,
+        Interaction::Read(resource_type, id) => read::read(&request, &resource_type, &id).await,
+        Interaction::Vread(resource_type, id, version) => {
+            vread::vread(&request, &resource_type, &id, version).await
+        }
+        Interaction::Update(resource_type, id) => update::update(&request, &resource_type, &id).await,
+        Interaction::Delete(resource_type, id) => delete::delete(&request, &resource_type, &id).await,
+        Interaction::HistorySystem => history::history(&request, None, None).await,
+        Interaction::HistoryType(resource_type) => history::history(&request, Some(&resource_type), None).await,
+        Interaction::HistoryInstance(resource_type, id) => {
+            history::history(&request, Some(&resource_type), Some(&id)).await
+        }
+        Interaction::NotYet(what) => Err(FhirError::NotImplemented(format!(
+            "{what} is not implemented by this server yet"
+        ))),
+    }
+}
+
+/// Parses the body in its declared format and validates it as a resource of `resource_type`
+/// (and, for updates, with the id of the URL). Unparseable or mismatched bodies are 400;
+/// structurally invalid resources are 422 with every issue.
+pub fn resource_from_body(
+    request: &FhirRequest,
+    resource_type: &str,
+    url_id: Option<&str>,
+) -> Result<Value, FhirError> {
+    let format = request_format(&request.headers)?;
+    if request.body.is_empty() {
+        return Err(FhirError::BadRequest("the request has no body".into()));
+    }
+    let parsed = match format {
+        Format::Json => fhir_core::json::parse(&request.body),
+        Format::Xml => fhir_core::xml::from_xml(&request.body),
+    };
+    let resource = parsed.map_err(|error| FhirError::Issues {
+        status: StatusCode::BAD_REQUEST,
+        issues: vec![Issue::error("structure", format!("the body cannot be parsed: {}", error.message))],
+    })?;
+    let mut mismatches = Vec::new();
+    match resource.get("resourceType") {
+        Some(Value::String(body_type)) if body_type != resource_type => mismatches.push(Issue::at(
+            "invalid",
+            "resourceType",
+            format!("the body is a {body_type} but the URL is for {resource_type}"),
+        )),
+        Some(Value::String(_)) => {}
+        _ => mismatches.push(Issue::at("required", "resourceType", "the body has no resourceType")),
+    }
+    if let Some(url_id) = url_id {
+        match resource.get("id") {
+            Some(Value::String(body_id)) if body_id != url_id => mismatches.push(Issue::at(
+                "invalid",
+                format!("{resource_type}.id"),
+                format!("the id in the body '{body_id}' differs from the id in the URL '{url_id}'"),
+            )),
+            Some(_) => {}
+            None => mismatches.push(Issue::at(
+                "required",
+                format!("{resource_type}.id"),
+                "an update must carry the id of the URL in the body",
+            )),
+        }
+    }
+    let issues = validate::validate_resource(&resource);
+    if !mismatches.is_empty() {
+        mismatches.extend(issues);
+        return Err(FhirError::Issues { status: StatusCode::BAD_REQUEST, issues: mismatches });
+    }
+    if !issues.is_empty() {
+        return Err(FhirError::Issues { status: StatusCode::UNPROCESSABLE_ENTITY, issues });
+    }
+    Ok(resource)
+}
+
+/// The response to a write: ETag, Last-Modified, and the body `Prefer` asks for.
+pub fn write_response(
+    request: &FhirRequest,
+    status: StatusCode,
+    stored: &StoredResource,
+    message: String,
+) -> FhirResponse {
+    let body = match return_preference(&request.headers) {
+        ReturnPreference::Minimal => Body::Empty,
+        ReturnPreference::Representation => Body::Stored(stored.body.clone()),
+        ReturnPreference::OperationOutcome => {
+            Body::Resource(operation_outcome(&[Issue::information("informational", message)]))
+        }
+    };
+    FhirResponse::new(status, body)
+        .header(ETAG, &etag(stored.version))
+        .header(LAST_MODIFIED, &http_date(stored.last_updated))
+}
+
+/// The versioned URL of a stored version: `[base]/Patient/1/_history/2`.
+pub fn version_url(request: &FhirRequest, stored: &StoredResource) -> String {
+    format!("{}/{}/{}/_history/{}", request.base, stored.resource_type, stored.id, stored.version)
+}

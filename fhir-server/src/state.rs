@@ -1,0 +1,56 @@
+//! Shared state of the running server.
+
+use std::sync::Arc;
+
+use fhir_core::ResourceStore;
+
+use crate::tenant::TenantCache;
+
+/// What every request handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn ResourceStore>,
+    tenants: TenantCache,
+    base_url: Option<String>,
+    max_body_bytes: usize,
+}
+
+impl AppState {
+    /// State over an open store.
+    pub fn new(store: Arc<dyn ResourceStore>, base_url: Option<String>, max_body_bytes: usize) -> AppState {
+        let base_url = base_url.map(|url| url.trim_end_matches('/').to_owned());
+        AppState {
+            inner: Arc::new(Inner { store, tenants: TenantCache::default(), base_url, max_body_bytes }),
+        }
+    }
+
+    /// The resource store.
+    pub fn store(&self) -> &dyn ResourceStore {
+        self.inner.store.as_ref()
+    }
+
+    /// The store, shared.
+    pub fn store_arc(&self) -> Arc<dyn ResourceStore> {
+        self.inner.store.clone()
+    }
+
+    /// The cache of known tenants.
+    pub fn tenants(&self) -> &TenantCache {
+        &self.inner.tenants
+    }
+
+    /// The configured public base URL (scheme, host, port), if any.
+    pub fn base_url(&self) -> Option<&str> {
+        self.inner.base_url.as_deref()
+    }
+
+    /// The largest accepted request body.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+}

@@ -1,0 +1,52 @@
+//! The real binary: `tenant create|list`, and `serve` shutting down gracefully on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_fhir-server");
+
+#[test]
+fn tenant_commands_create_and_list_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BINARY).args(args).arg("--data-dir").arg(dir.path()).env("RUST_LOG", "warn").output().unwrap()
+    };
+    let created = run(&["tenant", "create", "clinic-x"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let invalid = run(&["tenant", "create", "Bad Name"]);
+    assert!(!invalid.status.success());
+    let listed = run(&["tenant", "list"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.lines().any(|l| l == "clinic-x") && text.lines().any(|l| l == "default"), "{text}");
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("ok"), "{response}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(dir.path().join("fhir.db").exists(), "the SQLite file lives in the data directory");
+}
