@@ -15,9 +15,9 @@ pub mod model;
 pub mod outcome;
 pub mod store;
 pub mod summary;
-pub mod time;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod time;
 pub mod validate;
 pub mod xml;
 

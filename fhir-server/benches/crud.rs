@@ -29,7 +29,10 @@ impl Phase {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let seconds: u64 = std::env::var("FHIR_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
         println!("{:<9} {:<7} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9}", "backend", "op", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors");
@@ -125,9 +128,15 @@ async fn run_phase(
                 n += concurrency;
                 let started = Instant::now();
                 let request = match phase {
-                    Phase::Create => client.post(format!("{base}/Patient")).header("content-type", "application/fhir+json").body(patient(None).to_string()),
+                    Phase::Create => client
+                        .post(format!("{base}/Patient"))
+                        .header("content-type", "application/fhir+json")
+                        .body(patient(None).to_string()),
                     Phase::Read => client.get(format!("{base}/Patient/{id}")),
-                    Phase::Update => client.put(format!("{base}/Patient/{id}")).header("content-type", "application/fhir+json").body(patient(Some(id)).to_string()),
+                    Phase::Update => client
+                        .put(format!("{base}/Patient/{id}"))
+                        .header("content-type", "application/fhir+json")
+                        .body(patient(Some(id)).to_string()),
                 };
                 match request.send().await {
                     Ok(response) if response.status().is_success() => {

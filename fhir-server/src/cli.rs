@@ -78,7 +78,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                             "invalid tenant name '{name}': use a-z, 0-9 and '-', at most 64 characters"
                         ));
                     }
-                    store.create_tenant(&name).await.map(|()| println!("created tenant {name}"))
+                    store
+                        .create_tenant(&name)
+                        .await
+                        .map(|()| println!("created tenant {name}"))
                 }
                 TenantAction::List => store.list_tenants().await.map(|tenants| {
                     for tenant in tenants {

@@ -7,20 +7,25 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address and port to listen on.
-    #[arg(long, env = "FHIR_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "FHIR_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// Directory for the embedded database (and later the search index).
-    #[arg(long, env = "FHIR_DATA_DIR", default_value = "./data")]
+    #[arg(long, global = true, env = "FHIR_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://…`; default: a SQLite file in the data directory.
-    #[arg(long, env = "FHIR_DATABASE_URL")]
+    #[arg(long, global = true, env = "FHIR_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Public base URL used in absolute URLs (`https://fhir.example.org`); default: taken from
     /// the request's Host header.
-    #[arg(long, env = "FHIR_BASE_URL")]
+    #[arg(long, global = true, env = "FHIR_BASE_URL")]
     pub base_url: Option<String>,
     /// Largest accepted request body, in bytes (checked before parsing).
-    #[arg(long, env = "FHIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, global = true, env = "FHIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 }
 

@@ -23,9 +23,18 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let params: Vec<(String, String)> = parts
         .uri
         .query()
-        .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        .map(|query| {
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let rendering = match negotiate(param("_format"), param("_pretty"), &parts.headers) {
         Ok(rendering) => rendering,
         Err(error) => return error.into_response(Rendering::default()),
@@ -47,7 +56,11 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         let origin = match state.base_url() {
             Some(base) => base.to_owned(),
             None => {
-                let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+                let host = parts
+                    .headers
+                    .get(HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("localhost");
                 format!("http://{host}")
             }
         };
@@ -78,7 +91,11 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
 /// `/fhir/…` → the default tenant; `/t/{tenant}/fhir/…` → a named tenant. Returns the tenant,
 /// the path prefix of its base and the rest of the path.
 fn split_tenant(path: &str) -> Result<(String, String, &str), FhirError> {
-    let not_found = || FhirError::NotFound(format!("no FHIR endpoint at '{path}': the base is /fhir or /t/{{tenant}}/fhir"));
+    let not_found = || {
+        FhirError::NotFound(format!(
+            "no FHIR endpoint at '{path}': the base is /fhir or /t/{{tenant}}/fhir"
+        ))
+    };
     if let Some(rest) = path.strip_prefix("/fhir") {
         if rest.is_empty() || rest.starts_with('/') {
             return Ok((DEFAULT_TENANT.to_owned(), "/fhir".to_owned(), rest));
@@ -88,7 +105,10 @@ fn split_tenant(path: &str) -> Result<(String, String, &str), FhirError> {
     let after_t = path.strip_prefix("/t/").ok_or_else(not_found)?;
     let (tenant, rest) = after_t.split_once('/').ok_or_else(not_found)?;
     check_segment(tenant)?;
-    let rest = rest.strip_prefix("fhir").filter(|r| r.is_empty() || r.starts_with('/')).ok_or_else(not_found)?;
+    let rest = rest
+        .strip_prefix("fhir")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+        .ok_or_else(not_found)?;
     if !is_valid_name(tenant) {
         return Err(FhirError::NotFound(format!("unknown tenant '{tenant}'")));
     }
@@ -96,12 +116,19 @@ fn split_tenant(path: &str) -> Result<(String, String, &str), FhirError> {
 }
 
 fn takes_body(interaction: &Interaction) -> bool {
-    matches!(interaction, Interaction::Create(_) | Interaction::Update(..))
+    matches!(
+        interaction,
+        Interaction::Create(_) | Interaction::Update(..)
+    )
 }
 
 /// Reads the body, refusing it with 413 as soon as it is known to be over the limit: from
 /// Content-Length before reading anything, or while reading a chunked body.
-async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: usize) -> Result<Bytes, FhirError> {
+async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, FhirError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -116,7 +143,9 @@ async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: usize) ->
             if error.into_inner().is::<http_body_util::LengthLimitError>() {
                 Err(FhirError::PayloadTooLarge(limit))
             } else {
-                Err(FhirError::BadRequest(format!("the request body could not be read: {message}")))
+                Err(FhirError::BadRequest(format!(
+                    "the request body could not be read: {message}"
+                )))
             }
         }
     }

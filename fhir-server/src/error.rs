@@ -5,9 +5,9 @@
 //! sees a generic message.
 
 use axum::http::StatusCode;
+use fhir_core::Issue;
 use fhir_core::outcome::operation_outcome;
 use fhir_core::store::StoreError;
-use fhir_core::Issue;
 
 use crate::format::Rendering;
 use crate::response::{Body, FhirResponse};
@@ -93,7 +93,11 @@ impl FhirError {
             }
             FhirError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
-                single(StatusCode::INTERNAL_SERVER_ERROR, "exception", "an internal error occurred")
+                single(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "an internal error occurred",
+                )
             }
             FhirError::Store(error) => store_status(error),
         }
@@ -108,9 +112,11 @@ impl FhirError {
 
 fn store_status(error: &StoreError) -> (StatusCode, Vec<Issue>) {
     let (status, code, message) = match error {
-        StoreError::UnknownTenant(tenant) => {
-            (StatusCode::NOT_FOUND, "not-found", format!("unknown tenant '{tenant}'"))
-        }
+        StoreError::UnknownTenant(tenant) => (
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("unknown tenant '{tenant}'"),
+        ),
         StoreError::TenantExists(_) => (StatusCode::CONFLICT, "duplicate", error.to_string()),
         StoreError::AlreadyExists { .. } => (StatusCode::CONFLICT, "duplicate", error.to_string()),
         StoreError::VersionConflict { expected, current } => (
@@ -120,18 +126,28 @@ fn store_status(error: &StoreError) -> (StatusCode, Vec<Issue>) {
                 Some(current) => format!(
                     "If-Match asked for version {expected} but the current version is {current}"
                 ),
-                None => format!("If-Match asked for version {expected} but the resource does not exist"),
+                None => {
+                    format!("If-Match asked for version {expected} but the resource does not exist")
+                }
             },
         ),
         StoreError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", error.to_string()),
         StoreError::Invalid(message) => (StatusCode::BAD_REQUEST, "invalid", message.clone()),
         StoreError::Unavailable(_) => {
             tracing::error!(error = %error, "store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "transient", "the store is unavailable".into())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "transient",
+                "the store is unavailable".into(),
+            )
         }
         StoreError::Database(_) | StoreError::Migration { .. } => {
             tracing::error!(error = %error, "database error");
-            (StatusCode::INTERNAL_SERVER_ERROR, "exception", "an internal database error occurred".into())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                "an internal database error occurred".into(),
+            )
         }
     };
     (status, vec![Issue::error(code, message)])

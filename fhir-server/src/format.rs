@@ -26,9 +26,15 @@ impl Format {
     /// The format of a MIME type or `_format` value, ignoring parameters; `None` if unsupported.
     fn from_mime(mime: &str) -> Option<Format> {
         match mime.trim().to_ascii_lowercase().as_str() {
-            "json" | "application/fhir+json" | "application/json" | "application/json+fhir"
+            "json"
+            | "application/fhir+json"
+            | "application/json"
+            | "application/json+fhir"
             | "text/json" => Some(Format::Json),
-            "xml" | "application/fhir+xml" | "application/xml" | "application/xml+fhir"
+            "xml"
+            | "application/fhir+xml"
+            | "application/xml"
+            | "application/xml+fhir"
             | "text/xml" => Some(Format::Xml),
             _ => None,
         }
@@ -46,7 +52,10 @@ pub struct Rendering {
 
 impl Default for Rendering {
     fn default() -> Rendering {
-        Rendering { format: Format::Json, pretty: false }
+        Rendering {
+            format: Format::Json,
+            pretty: false,
+        }
     }
 }
 
@@ -68,12 +77,19 @@ pub fn negotiate(
         };
     }
     let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Ok(Rendering { format: Format::Json, pretty });
+        return Ok(Rendering {
+            format: Format::Json,
+            pretty,
+        });
     };
     let mut best: Option<(f32, Format)> = None;
     for part in accept.split(',') {
         let mut pieces = part.split(';');
-        let mime = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mime = pieces
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let quality = pieces
             .filter_map(|p| p.trim().strip_prefix("q="))
             .find_map(|q| q.trim().parse::<f32>().ok())

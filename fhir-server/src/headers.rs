@@ -33,7 +33,9 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, FhirError> {
     };
     let text = value.to_str().unwrap_or_default();
     parse_etag(text).map(Some).ok_or_else(|| {
-        FhirError::BadRequest(format!("If-Match '{text}' is not a version ETag such as W/\"1\""))
+        FhirError::BadRequest(format!(
+            "If-Match '{text}' is not a version ETag such as W/\"1\""
+        ))
     })
 }
 
@@ -42,7 +44,9 @@ pub fn none_match_hits(headers: &HeaderMap, version: i64) -> bool {
     let Some(value) = headers.get("if-none-match").and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    value.split(',').any(|tag| tag.trim() == "*" || parse_etag(tag) == Some(version))
+    value
+        .split(',')
+        .any(|tag| tag.trim() == "*" || parse_etag(tag) == Some(version))
 }
 
 /// `true` when `If-Modified-Since` is at or after the version's time (whole seconds, as HTTP
@@ -55,7 +59,10 @@ pub fn not_modified_since(headers: &HeaderMap, last_updated: Millis) -> bool {
     else {
         return false;
     };
-    let since_seconds = since.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let since_seconds = since
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     u64::try_from(last_updated / 1000).is_ok_and(|modified| modified <= since_seconds)
 }
 
@@ -77,12 +84,14 @@ pub fn return_preference(headers: &HeaderMap) -> ReturnPreference {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(&[',', ';'][..]))
-        .find_map(|part| match part.trim().strip_prefix("return=")?.trim_matches('"') {
-            "minimal" => Some(ReturnPreference::Minimal),
-            "representation" => Some(ReturnPreference::Representation),
-            "OperationOutcome" => Some(ReturnPreference::OperationOutcome),
-            _ => None,
-        })
+        .find_map(
+            |part| match part.trim().strip_prefix("return=")?.trim_matches('"') {
+                "minimal" => Some(ReturnPreference::Minimal),
+                "representation" => Some(ReturnPreference::Representation),
+                "OperationOutcome" => Some(ReturnPreference::OperationOutcome),
+                _ => None,
+            },
+        )
         .unwrap_or(ReturnPreference::Representation)
 }
 

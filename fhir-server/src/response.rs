@@ -34,7 +34,11 @@ pub struct FhirResponse {
 impl FhirResponse {
     /// A response with no extra headers.
     pub fn new(status: StatusCode, body: Body) -> FhirResponse {
-        FhirResponse { status, headers: HeaderMap::new(), body }
+        FhirResponse {
+            status,
+            headers: HeaderMap::new(),
+            body,
+        }
     }
 
     /// Adds a header; values that are not valid header text are skipped (they come from
@@ -48,7 +52,11 @@ impl FhirResponse {
 
     /// Writes the body in the negotiated format.
     pub fn render(self, rendering: Rendering) -> Response {
-        let FhirResponse { status, mut headers, body } = self;
+        let FhirResponse {
+            status,
+            mut headers,
+            body,
+        } = self;
         let text = match body {
             Body::Empty => return (status, headers).into_response(),
             Body::Stored(json) if rendering.format == Format::Json && !rendering.pretty => {
@@ -63,7 +71,10 @@ impl FhirResponse {
             },
             Body::Resource(value) => render_value(&value, rendering),
         };
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(rendering.format.content_type()));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(rendering.format.content_type()),
+        );
         (status, headers, text).into_response()
     }
 }

@@ -38,14 +38,18 @@ pub enum Interaction {
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Checks one raw (undecoded) path segment: no `.`/`..`, no percent-escapes (no valid FHIR
 /// type, id or version needs one, and `%2F` would smuggle a slash).
 pub fn check_segment(segment: &str) -> Result<(), FhirError> {
     if segment == ".." || segment == "." {
-        return Err(FhirError::BadRequest("'.' and '..' are not allowed in the path".into()));
+        return Err(FhirError::BadRequest(
+            "'.' and '..' are not allowed in the path".into(),
+        ));
     }
     if segment.contains('%') {
         return Err(FhirError::BadRequest(format!(
@@ -71,8 +75,20 @@ pub fn route(method: &Method, segments: &[&str]) -> Result<Interaction, FhirErro
             Method::POST => Ok(Interaction::NotYet("batch and transaction Bundles")),
             _ => not_allowed("POST"),
         },
-        ["metadata"] => if is_get { Ok(Interaction::Capabilities) } else { not_allowed("GET") },
-        ["_history"] => if is_get { Ok(Interaction::HistorySystem) } else { not_allowed("GET") },
+        ["metadata"] => {
+            if is_get {
+                Ok(Interaction::Capabilities)
+            } else {
+                not_allowed("GET")
+            }
+        }
+        ["_history"] => {
+            if is_get {
+                Ok(Interaction::HistorySystem)
+            } else {
+                not_allowed("GET")
+            }
+        }
         [first, ..] if first.starts_with('$') => Ok(Interaction::NotYet("operations")),
         [resource_type, rest @ ..] => {
             let resource_type = known_type(resource_type)?;
@@ -101,7 +117,13 @@ fn route_type(
             }
             _ => not_allowed("GET, POST"),
         },
-        ["_history"] => if is_get { Ok(Interaction::HistoryType(resource_type)) } else { not_allowed("GET") },
+        ["_history"] => {
+            if is_get {
+                Ok(Interaction::HistoryType(resource_type))
+            } else {
+                not_allowed("GET")
+            }
+        }
         ["_search"] => Ok(Interaction::NotYet("search")),
         [first, ..] if first.starts_with('$') => Ok(Interaction::NotYet("operations")),
         [id] => {
@@ -116,7 +138,11 @@ fn route_type(
         }
         [id, "_history"] => {
             let id = valid_id(id)?;
-            if is_get { Ok(Interaction::HistoryInstance(resource_type, id)) } else { not_allowed("GET") }
+            if is_get {
+                Ok(Interaction::HistoryInstance(resource_type, id))
+            } else {
+                not_allowed("GET")
+            }
         }
         [id, "_history", version] => {
             let id = valid_id(id)?;
@@ -125,10 +151,16 @@ fn route_type(
                 .ok()
                 .filter(|v| *v > 0 && version.bytes().all(|b| b.is_ascii_digit()))
                 .ok_or_else(|| FhirError::BadRequest(format!("'{version}' is not a version id")))?;
-            if is_get { Ok(Interaction::Vread(resource_type, id, version)) } else { not_allowed("GET") }
+            if is_get {
+                Ok(Interaction::Vread(resource_type, id, version))
+            } else {
+                not_allowed("GET")
+            }
         }
         [_, operation, ..] if operation.starts_with('$') => Ok(Interaction::NotYet("operations")),
-        _ => Err(FhirError::NotFound("no FHIR interaction has this path".into())),
+        _ => Err(FhirError::NotFound(
+            "no FHIR interaction has this path".into(),
+        )),
     }
 }
 
@@ -136,7 +168,9 @@ fn known_type(name: &str) -> Result<String, FhirError> {
     if Model::r4().resource_type(name).is_some() {
         Ok(name.to_owned())
     } else {
-        Err(FhirError::NotFound(format!("'{name}' is not a resource type of FHIR R4")))
+        Err(FhirError::NotFound(format!(
+            "'{name}' is not a resource type of FHIR R4"
+        )))
     }
 }
 
@@ -157,18 +191,45 @@ mod tests {
     #[test]
     fn routes_the_rest_interactions() {
         let get = Method::GET;
-        assert_eq!(route(&get, &["metadata"]).unwrap(), Interaction::Capabilities);
-        assert_eq!(route(&get, &["Patient", "a.1"]).unwrap(), Interaction::Read("Patient".into(), "a.1".into()));
+        assert_eq!(
+            route(&get, &["metadata"]).unwrap(),
+            Interaction::Capabilities
+        );
+        assert_eq!(
+            route(&get, &["Patient", "a.1"]).unwrap(),
+            Interaction::Read("Patient".into(), "a.1".into())
+        );
         assert_eq!(
             route(&get, &["Patient", "a", "_history", "3"]).unwrap(),
             Interaction::Vread("Patient".into(), "a".into(), 3)
         );
-        assert_eq!(route(&Method::POST, &["Patient"]).unwrap(), Interaction::Create("Patient".into()));
-        assert!(matches!(route(&get, &["Patient", "a", "_history", "x"]), Err(FhirError::BadRequest(_))));
-        assert!(matches!(route(&get, &["Nope", "a"]), Err(FhirError::NotFound(_))));
-        assert!(matches!(route(&get, &["Patient", ".."]), Err(FhirError::BadRequest(_))));
-        assert!(matches!(route(&get, &["Patient", "a%2Fb"]), Err(FhirError::BadRequest(_))));
-        assert!(matches!(route(&Method::POST, &["Patient", "a"]), Err(FhirError::MethodNotAllowed(_))));
-        assert!(matches!(route(&get, &["Patient", &"x".repeat(65)]), Err(FhirError::BadRequest(_))));
+        assert_eq!(
+            route(&Method::POST, &["Patient"]).unwrap(),
+            Interaction::Create("Patient".into())
+        );
+        assert!(matches!(
+            route(&get, &["Patient", "a", "_history", "x"]),
+            Err(FhirError::BadRequest(_))
+        ));
+        assert!(matches!(
+            route(&get, &["Nope", "a"]),
+            Err(FhirError::NotFound(_))
+        ));
+        assert!(matches!(
+            route(&get, &["Patient", ".."]),
+            Err(FhirError::BadRequest(_))
+        ));
+        assert!(matches!(
+            route(&get, &["Patient", "a%2Fb"]),
+            Err(FhirError::BadRequest(_))
+        ));
+        assert!(matches!(
+            route(&Method::POST, &["Patient", "a"]),
+            Err(FhirError::MethodNotAllowed(_))
+        ));
+        assert!(matches!(
+            route(&get, &["Patient", &"x".repeat(65)]),
+            Err(FhirError::BadRequest(_))
+        ));
     }
 }

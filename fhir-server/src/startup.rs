@@ -64,10 +64,21 @@ impl Application {
     }
 
     /// Binds the listener over an already open store.
-    pub async fn with_store(config: Config, store: Arc<dyn ResourceStore>) -> Result<Application, StartupError> {
+    pub async fn with_store(
+        config: Config,
+        store: Arc<dyn ResourceStore>,
+    ) -> Result<Application, StartupError> {
         let listener = TcpListener::bind(config.listen).await?;
-        let state = AppState::new(store.clone(), config.base_url.clone(), config.max_body_bytes);
-        Ok(Application { listener, router: router(state), store })
+        let state = AppState::new(
+            store.clone(),
+            config.base_url.clone(),
+            config.max_body_bytes,
+        );
+        Ok(Application {
+            listener,
+            router: router(state),
+            store,
+        })
     }
 
     /// The address actually bound.
@@ -82,10 +93,15 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets the requests in flight finish and closes
     /// the store.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, backend = self.store.backend(), "fhir-server listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         self.store.close().await;
         tracing::info!("fhir-server stopped");
         Ok(())

@@ -22,10 +22,19 @@ struct Inner {
 
 impl AppState {
     /// State over an open store.
-    pub fn new(store: Arc<dyn ResourceStore>, base_url: Option<String>, max_body_bytes: usize) -> AppState {
+    pub fn new(
+        store: Arc<dyn ResourceStore>,
+        base_url: Option<String>,
+        max_body_bytes: usize,
+    ) -> AppState {
         let base_url = base_url.map(|url| url.trim_end_matches('/').to_owned());
         AppState {
-            inner: Arc::new(Inner { store, tenants: TenantCache::default(), base_url, max_body_bytes }),
+            inner: Arc::new(Inner {
+                store,
+                tenants: TenantCache::default(),
+                base_url,
+                max_body_bytes,
+            }),
         }
     }
 

@@ -10,7 +10,9 @@ use fhir_core::store::StoreError;
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Remembers tenants known to exist, so that most requests do not ask the database.
@@ -22,7 +24,11 @@ pub struct TenantCache {
 
 impl TenantCache {
     /// `true` when the tenant exists (asking the store on a cache miss).
-    pub async fn exists(&self, store: &dyn ResourceStore, tenant: &str) -> Result<bool, StoreError> {
+    pub async fn exists(
+        &self,
+        store: &dyn ResourceStore,
+        tenant: &str,
+    ) -> Result<bool, StoreError> {
         if self.known.read().is_ok_and(|known| known.contains(tenant)) {
             return Ok(true);
         }

@@ -55,6 +55,9 @@ CREATE TABLE resource_versions (
     last_updated bigint NOT NULL,
     deleted boolean NOT NULL,
     body jsonb,
+    -- The body as text, only when JSONB would rewrite one of its numbers (exponents, -0):
+    -- FHIR decimals keep their written form.
+    body_exact text,
     PRIMARY KEY (tenant, resource_type, id, version)
 );
 

@@ -192,6 +192,43 @@ async fn fetch_versions(
         .collect()
 }
 
+/// `true` when JSONB keeps every number of the JSON text as written. JSONB stores numbers as
+/// `numeric`, which keeps digits and scale (`1.50` stays `1.50`) but not exponents (`1E-22`
+/// comes back as `0.0000000000000000000001`) nor negative zero. FHIR decimals must keep their
+/// written form, so the few bodies with such numbers are also stored as text in `body_exact`.
+fn jsonb_keeps_numbers(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut in_string = false;
+    let mut escaped = false;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'e' | b'E' => return false,
+            b'-' if bytes.get(index + 1) == Some(&b'0') => {
+                let rest = &bytes[index + 1..];
+                let end = rest
+                    .iter()
+                    .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+                    .unwrap_or(rest.len());
+                if rest[..end].iter().all(|b| *b == b'0' || *b == b'.') {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Re-serialises a JSONB text in definition order.
 fn body_from_jsonb(text: &str) -> String {
     match serde_json::from_str::<Value>(text) {
@@ -215,7 +252,7 @@ fn decode(row: &PgRow) -> Result<StoredResource, sqlx::Error> {
 }
 
 fn select_versions() -> String {
-    format!("SELECT {VERSION_COLUMNS}, v.body::text AS body ")
+    format!("SELECT {VERSION_COLUMNS}, COALESCE(v.body_exact, v.body::text) AS body ")
 }
 
 #[async_trait]
@@ -501,8 +538,8 @@ async fn apply_inner(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone,
     };
     sqlx::query(
         "INSERT INTO resource_versions \
-         (tenant, resource_type, id, version, seq, last_updated, deleted, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+         (tenant, resource_type, id, version, seq, last_updated, deleted, body, body_exact) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
     )
     .bind(tenant)
     .bind(resource_type)
@@ -512,6 +549,7 @@ async fn apply_inner(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone,
     .bind(last_updated)
     .bind(deleted)
     .bind(body.as_deref())
+    .bind(body.as_deref().filter(|text| !jsonb_keeps_numbers(text)))
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -541,4 +579,19 @@ async fn apply_inner(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone,
         },
         created,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_that_jsonb_would_rewrite_are_detected() {
+        use super::jsonb_keeps_numbers;
+        assert!(jsonb_keeps_numbers(
+            r#"{"a":1.50,"b":"1E5 -0","c":-0.5,"d":[10,-1]}"#
+        ));
+        assert!(!jsonb_keeps_numbers(r#"{"a":1E-22}"#));
+        assert!(!jsonb_keeps_numbers(r#"{"a":[1,-0]}"#));
+        assert!(!jsonb_keeps_numbers(r#"{"a":-0.00}"#));
+        assert!(jsonb_keeps_numbers(r#"{"a":"x\"e"}"#));
+    }
 }

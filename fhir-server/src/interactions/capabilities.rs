@@ -13,7 +13,15 @@ use crate::error::FhirError;
 use crate::response::{Body, FhirResponse};
 
 /// The type-level interactions every resource type supports.
-const TYPE_INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "history-instance", "history-type", "create"];
+const TYPE_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+];
 
 /// The system-level interactions.
 const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];

@@ -18,9 +18,18 @@ pub async fn create(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
     // The spec says a server SHALL ignore an id in the body of a create.
     let resource = resource_from_body(request, resource_type, None)?;
     let id = uuid::Uuid::new_v4().to_string();
-    let stored = request.state.store().create(&request.tenant, resource_type, &id, resource).await?;
+    let stored = request
+        .state
+        .store()
+        .create(&request.tenant, resource_type, &id, resource)
+        .await?;
     tracing::info!(tenant = %request.tenant, resource.type = resource_type, resource.id = %id, "created");
     let location = version_url(request, &stored);
-    Ok(write_response(request, StatusCode::CREATED, &stored, format!("created {resource_type}/{id}"))
-        .header(LOCATION, &location))
+    Ok(write_response(
+        request,
+        StatusCode::CREATED,
+        &stored,
+        format!("created {resource_type}/{id}"),
+    )
+    .header(LOCATION, &location))
 }

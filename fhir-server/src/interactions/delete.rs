@@ -13,15 +13,31 @@ use crate::error::FhirError;
 use crate::headers::{ReturnPreference, etag, if_match, return_preference};
 use crate::response::{Body, FhirResponse};
 
-pub async fn delete(request: &FhirRequest, resource_type: &str, id: &str) -> Result<FhirResponse, FhirError> {
+pub async fn delete(
+    request: &FhirRequest,
+    resource_type: &str,
+    id: &str,
+) -> Result<FhirResponse, FhirError> {
     let expected_version = if_match(&request.headers)?;
-    let tombstone = request.state.store().delete(&request.tenant, resource_type, id, expected_version).await?;
+    let tombstone = request
+        .state
+        .store()
+        .delete(&request.tenant, resource_type, id, expected_version)
+        .await?;
     let message = match &tombstone {
         Some(_) => format!("deleted {resource_type}/{id}"),
-        None => format!("{resource_type}/{id} does not exist or is already deleted; nothing changed"),
+        None => {
+            format!("{resource_type}/{id} does not exist or is already deleted; nothing changed")
+        }
     };
     let response = if return_preference(&request.headers) == ReturnPreference::OperationOutcome {
-        FhirResponse::new(StatusCode::OK, Body::Resource(operation_outcome(&[Issue::information("informational", message)])))
+        FhirResponse::new(
+            StatusCode::OK,
+            Body::Resource(operation_outcome(&[Issue::information(
+                "informational",
+                message,
+            )])),
+        )
     } else {
         FhirResponse::new(StatusCode::NO_CONTENT, Body::Empty)
     };

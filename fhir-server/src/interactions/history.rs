@@ -24,18 +24,29 @@ pub async fn history(
 ) -> Result<FhirResponse, FhirError> {
     let query = history_query(request, resource_type, id)?;
     if let (Some(resource_type), Some(id)) = (resource_type, id) {
-        let exists = request.state.store().read(&request.tenant, resource_type, id).await?;
+        let exists = request
+            .state
+            .store()
+            .read(&request.tenant, resource_type, id)
+            .await?;
         if exists.is_none() {
-            return Err(FhirError::NotFound(format!("{resource_type}/{id} does not exist")));
+            return Err(FhirError::NotFound(format!(
+                "{resource_type}/{id} does not exist"
+            )));
         }
     }
-    let page = request.state.store().history(&request.tenant, &query).await?;
+    let page = request
+        .state
+        .store()
+        .history(&request.tenant, &query)
+        .await?;
     let path = match (resource_type, id) {
         (Some(t), Some(i)) => format!("{}/{t}/{i}/_history", request.base),
         (Some(t), None) => format!("{}/{t}/_history", request.base),
         _ => format!("{}/_history", request.base),
     };
-    let mut links = vec![json!({ "relation": "self", "url": page_url(&path, request, query.before_seq) })];
+    let mut links =
+        vec![json!({ "relation": "self", "url": page_url(&path, request, query.before_seq) })];
     if let Some(next) = page.next_before_seq {
         links.push(json!({ "relation": "next", "url": page_url(&path, request, Some(next)) }));
     }
@@ -47,14 +58,20 @@ pub async fn history(
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), json!("Bundle"));
     bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
-    bundle.insert("meta".into(), json!({ "lastUpdated": format_instant(now_millis()) }));
+    bundle.insert(
+        "meta".into(),
+        json!({ "lastUpdated": format_instant(now_millis()) }),
+    );
     bundle.insert("type".into(), json!("history"));
     bundle.insert("total".into(), json!(page.total));
     bundle.insert("link".into(), Value::Array(links));
     if !entries.is_empty() {
         bundle.insert("entry".into(), Value::Array(entries));
     }
-    Ok(FhirResponse::new(StatusCode::OK, Body::Resource(Value::Object(bundle))))
+    Ok(FhirResponse::new(
+        StatusCode::OK,
+        Body::Resource(Value::Object(bundle)),
+    ))
 }
 
 fn history_query(
@@ -66,30 +83,32 @@ fn history_query(
         None => DEFAULT_COUNT,
         Some(text) => text
             .parse::<usize>()
-            .map_err(|_| FhirError::BadRequest(format!("_count '{text}' is not a non-negative integer")))?
+            .map_err(|_| {
+                FhirError::BadRequest(format!("_count '{text}' is not a non-negative integer"))
+            })?
             .min(MAX_COUNT),
     };
     let since = match request.param("_since") {
         None => None,
         Some(text) => Some(
             parse_range(text)
-                .ok_or_else(|| FhirError::BadRequest(format!("_since '{text}' is not a FHIR instant")))?
+                .ok_or_else(|| {
+                    FhirError::BadRequest(format!("_since '{text}' is not a FHIR instant"))
+                })?
                 .0,
         ),
     };
     let at = match request.param("_at") {
         None => None,
-        Some(text) => Some(
-            parse_range(text)
-                .ok_or_else(|| FhirError::BadRequest(format!("_at '{text}' is not a FHIR date or dateTime")))?,
-        ),
+        Some(text) => Some(parse_range(text).ok_or_else(|| {
+            FhirError::BadRequest(format!("_at '{text}' is not a FHIR date or dateTime"))
+        })?),
     };
     let before_seq = match request.param("_cursor") {
         None => None,
-        Some(text) => Some(
-            text.parse::<i64>()
-                .map_err(|_| FhirError::BadRequest(format!("_cursor '{text}' is not a history cursor")))?,
-        ),
+        Some(text) => Some(text.parse::<i64>().map_err(|_| {
+            FhirError::BadRequest(format!("_cursor '{text}' is not a history cursor"))
+        })?),
     };
     Ok(HistoryQuery {
         resource_type: resource_type.map(str::to_owned),
@@ -113,7 +132,11 @@ fn page_url(path: &str, request: &FhirRequest, cursor: Option<i64>) -> String {
         query.append_pair("_cursor", &cursor.to_string());
     }
     let query = query.finish();
-    if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") }
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
 }
 
 fn entry(request: &FhirRequest, stored: &StoredResource) -> Result<Value, FhirError> {
@@ -124,10 +147,14 @@ fn entry(request: &FhirRequest, stored: &StoredResource) -> Result<Value, FhirEr
         WriteKind::Delete => ("DELETE", type_and_id.clone(), "204 No Content"),
     };
     let mut entry = Map::new();
-    entry.insert("fullUrl".into(), json!(format!("{}/{type_and_id}", request.base)));
+    entry.insert(
+        "fullUrl".into(),
+        json!(format!("{}/{type_and_id}", request.base)),
+    );
     if !stored.deleted {
-        let resource = fhir_core::json::parse(stored.body.as_bytes())
-            .map_err(|e| FhirError::Internal(format!("stored resource is not valid JSON: {}", e.message)))?;
+        let resource = fhir_core::json::parse(stored.body.as_bytes()).map_err(|e| {
+            FhirError::Internal(format!("stored resource is not valid JSON: {}", e.message))
+        })?;
         entry.insert("resource".into(), resource);
     }
     entry.insert("request".into(), json!({ "method": method, "url": url }));

@@ -24,7 +24,10 @@ use crate::response::{Body, FhirResponse};
 use crate::route::Interaction;
 
 /// Runs an interaction.
-pub async fn run(interaction: Interaction, request: FhirRequest) -> Result<FhirResponse, FhirError> {
+pub async fn run(
+    interaction: Interaction,
+    request: FhirRequest,
+) -> Result<FhirResponse, FhirError> {
     match interaction {
         Interaction::Capabilities => capabilities::capabilities(&request),
         Interaction::Create(resource_type) => create::create(&request, &resource_type).await,
@@ -32,10 +35,16 @@ pub async fn run(interaction: Interaction, request: FhirRequest) -> Result<FhirR
         Interaction::Vread(resource_type, id, version) => {
             vread::vread(&request, &resource_type, &id, version).await
         }
-        Interaction::Update(resource_type, id) => update::update(&request, &resource_type, &id).await,
-        Interaction::Delete(resource_type, id) => delete::delete(&request, &resource_type, &id).await,
+        Interaction::Update(resource_type, id) => {
+            update::update(&request, &resource_type, &id).await
+        }
+        Interaction::Delete(resource_type, id) => {
+            delete::delete(&request, &resource_type, &id).await
+        }
         Interaction::HistorySystem => history::history(&request, None, None).await,
-        Interaction::HistoryType(resource_type) => history::history(&request, Some(&resource_type), None).await,
+        Interaction::HistoryType(resource_type) => {
+            history::history(&request, Some(&resource_type), None).await
+        }
         Interaction::HistoryInstance(resource_type, id) => {
             history::history(&request, Some(&resource_type), Some(&id)).await
         }
@@ -63,7 +72,10 @@ pub fn resource_from_body(
     };
     let resource = parsed.map_err(|error| FhirError::Issues {
         status: StatusCode::BAD_REQUEST,
-        issues: vec![Issue::error("structure", format!("the body cannot be parsed: {}", error.message))],
+        issues: vec![Issue::error(
+            "structure",
+            format!("the body cannot be parsed: {}", error.message),
+        )],
     })?;
     let mut mismatches = Vec::new();
     match resource.get("resourceType") {
@@ -73,7 +85,11 @@ pub fn resource_from_body(
             format!("the body is a {body_type} but the URL is for {resource_type}"),
         )),
         Some(Value::String(_)) => {}
-        _ => mismatches.push(Issue::at("required", "resourceType", "the body has no resourceType")),
+        _ => mismatches.push(Issue::at(
+            "required",
+            "resourceType",
+            "the body has no resourceType",
+        )),
     }
     if let Some(url_id) = url_id {
         match resource.get("id") {
@@ -93,10 +109,16 @@ pub fn resource_from_body(
     let issues = validate::validate_resource(&resource);
     if !mismatches.is_empty() {
         mismatches.extend(issues);
-        return Err(FhirError::Issues { status: StatusCode::BAD_REQUEST, issues: mismatches });
+        return Err(FhirError::Issues {
+            status: StatusCode::BAD_REQUEST,
+            issues: mismatches,
+        });
     }
     if !issues.is_empty() {
-        return Err(FhirError::Issues { status: StatusCode::UNPROCESSABLE_ENTITY, issues });
+        return Err(FhirError::Issues {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            issues,
+        });
     }
     Ok(resource)
 }
@@ -112,7 +134,10 @@ pub fn write_response(
         ReturnPreference::Minimal => Body::Empty,
         ReturnPreference::Representation => Body::Stored(stored.body.clone()),
         ReturnPreference::OperationOutcome => {
-            Body::Resource(operation_outcome(&[Issue::information("informational", message)]))
+            Body::Resource(operation_outcome(&[Issue::information(
+                "informational",
+                message,
+            )]))
         }
     };
     FhirResponse::new(status, body)
@@ -122,5 +147,8 @@ pub fn write_response(
 
 /// The versioned URL of a stored version: `[base]/Patient/1/_history/2`.
 pub fn version_url(request: &FhirRequest, stored: &StoredResource) -> String {
-    format!("{}/{}/{}/_history/{}", request.base, stored.resource_type, stored.id, stored.version)
+    format!(
+        "{}/{}/{}/_history/{}",
+        request.base, stored.resource_type, stored.id, stored.version
+    )
 }

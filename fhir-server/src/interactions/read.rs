@@ -10,15 +10,31 @@ use crate::error::FhirError;
 use crate::headers::{etag, http_date, none_match_hits, not_modified_since};
 use crate::response::{Body, FhirResponse};
 
-pub async fn read(request: &FhirRequest, resource_type: &str, id: &str) -> Result<FhirResponse, FhirError> {
-    let stored = request.state.store().read(&request.tenant, resource_type, id).await?;
+pub async fn read(
+    request: &FhirRequest,
+    resource_type: &str,
+    id: &str,
+) -> Result<FhirResponse, FhirError> {
+    let stored = request
+        .state
+        .store()
+        .read(&request.tenant, resource_type, id)
+        .await?;
     let Some(stored) = stored else {
-        return Err(FhirError::NotFound(format!("{resource_type}/{id} does not exist")));
+        return Err(FhirError::NotFound(format!(
+            "{resource_type}/{id} does not exist"
+        )));
     };
     if stored.deleted {
-        return Err(FhirError::Gone(format!("{resource_type}/{id} was deleted (version {})", stored.version)));
+        return Err(FhirError::Gone(format!(
+            "{resource_type}/{id} was deleted (version {})",
+            stored.version
+        )));
     }
-    if none_match_hits(&request.headers, stored.version) || (!request.headers.contains_key("if-none-match") && not_modified_since(&request.headers, stored.last_updated)) {
+    if none_match_hits(&request.headers, stored.version)
+        || (!request.headers.contains_key("if-none-match")
+            && not_modified_since(&request.headers, stored.last_updated))
+    {
         return Ok(FhirResponse::new(StatusCode::NOT_MODIFIED, Body::Empty)
             .header(ETAG, &etag(stored.version))
             .header(LAST_MODIFIED, &http_date(stored.last_updated)));
@@ -27,7 +43,10 @@ pub async fn read(request: &FhirRequest, resource_type: &str, id: &str) -> Resul
 }
 
 /// 200 with a stored version, after `_summary` or `_elements` when asked.
-pub fn resource_response(request: &FhirRequest, stored: &StoredResource) -> Result<FhirResponse, FhirError> {
+pub fn resource_response(
+    request: &FhirRequest,
+    stored: &StoredResource,
+) -> Result<FhirResponse, FhirError> {
     let body = subset(request, stored)?;
     Ok(FhirResponse::new(StatusCode::OK, body)
         .header(ETAG, &etag(stored.version))
@@ -41,20 +60,32 @@ fn subset(request: &FhirRequest, stored: &StoredResource) -> Result<Body, FhirEr
     if summary.is_none() && elements.is_none() {
         return Ok(Body::Stored(stored.body.clone()));
     }
-    let resource = fhir_core::json::parse(stored.body.as_bytes())
-        .map_err(|e| FhirError::Internal(format!("stored resource is not valid JSON: {}", e.message)))?;
+    let resource = fhir_core::json::parse(stored.body.as_bytes()).map_err(|e| {
+        FhirError::Internal(format!("stored resource is not valid JSON: {}", e.message))
+    })?;
     if let Some(summary) = summary {
         let mode = SummaryMode::parse(summary).ok_or_else(|| {
-            FhirError::BadRequest(format!("_summary '{summary}' is not one of true, text, data, count, false"))
+            FhirError::BadRequest(format!(
+                "_summary '{summary}' is not one of true, text, data, count, false"
+            ))
         })?;
         if mode == SummaryMode::Count {
-            return Err(FhirError::BadRequest("_summary=count applies to searches, not to a read".into()));
+            return Err(FhirError::BadRequest(
+                "_summary=count applies to searches, not to a read".into(),
+            ));
         }
         if elements.is_some() {
-            return Err(FhirError::BadRequest("_summary and _elements cannot be combined".into()));
+            return Err(FhirError::BadRequest(
+                "_summary and _elements cannot be combined".into(),
+            ));
         }
         return Ok(Body::Resource(summarize(&resource, mode)));
     }
-    let names: Vec<&str> = elements.unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    let names: Vec<&str> = elements
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
     Ok(Body::Resource(select_elements(&resource, &names)))
 }

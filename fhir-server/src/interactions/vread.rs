@@ -8,13 +8,26 @@ use crate::context::FhirRequest;
 use crate::error::FhirError;
 use crate::response::FhirResponse;
 
-pub async fn vread(request: &FhirRequest, resource_type: &str, id: &str, version: i64) -> Result<FhirResponse, FhirError> {
-    let stored = request.state.store().vread(&request.tenant, resource_type, id, version).await?;
+pub async fn vread(
+    request: &FhirRequest,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+) -> Result<FhirResponse, FhirError> {
+    let stored = request
+        .state
+        .store()
+        .vread(&request.tenant, resource_type, id, version)
+        .await?;
     let Some(stored) = stored else {
-        return Err(FhirError::NotFound(format!("{resource_type}/{id} has no version {version}")));
+        return Err(FhirError::NotFound(format!(
+            "{resource_type}/{id} has no version {version}"
+        )));
     };
     if stored.deleted {
-        return Err(FhirError::Gone(format!("version {version} of {resource_type}/{id} is a deletion")));
+        return Err(FhirError::Gone(format!(
+            "version {version} of {resource_type}/{id} is a deletion"
+        )));
     }
     let url = version_url(request, &stored);
     Ok(resource_response(request, &stored)?.header(CONTENT_LOCATION, &url))

@@ -30,10 +30,18 @@ async fn create_assigns_an_id_and_answers_with_location_and_etag(backend: Backen
     assert_ne!(id, "client-chosen");
     assert_eq!(location, format!("{}/Patient/{id}/_history/1", app.base));
     assert_eq!(created["meta"]["versionId"], "1");
-    assert!(created["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        created["meta"]["lastUpdated"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     // Elements come back in definition order whatever order they were sent in.
     let keys: Vec<&String> = created.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["resourceType", "id", "meta", "name", "gender", "birthDate"]);
+    assert_eq!(
+        keys,
+        ["resourceType", "id", "meta", "name", "gender", "birthDate"]
+    );
 }
 
 async fn read_and_vread_return_the_stored_versions(backend: Backend) {
@@ -66,12 +74,18 @@ async fn update_creates_new_versions_and_update_as_create_uses_the_client_id(bac
     resource["id"] = json!("pat-1");
     let created = app.put(&resource).await;
     assert_eq!(created.status(), 201);
-    assert_eq!(header(&created, "location"), format!("{}/Patient/pat-1/_history/1", app.base));
+    assert_eq!(
+        header(&created, "location"),
+        format!("{}/Patient/pat-1/_history/1", app.base)
+    );
     resource["gender"] = json!("male");
     let updated = app.put(&resource).await;
     assert_eq!(updated.status(), 200);
     assert_eq!(header(&updated, "etag"), "W/\"2\"");
-    assert_eq!(header(&updated, "content-location"), format!("{}/Patient/pat-1/_history/2", app.base));
+    assert_eq!(
+        header(&updated, "content-location"),
+        format!("{}/Patient/pat-1/_history/2", app.base)
+    );
     let body = json_body(updated).await;
     assert_eq!(body["meta"]["versionId"], "2");
     assert_eq!(body["gender"], "male");
@@ -79,10 +93,19 @@ async fn update_creates_new_versions_and_update_as_create_uses_the_client_id(bac
     let before = app.version_count().await;
     let mut no_id = patient("NoId");
     no_id.as_object_mut().unwrap().remove("id");
-    expect_outcome(app.send_json(Method::PUT, "/Patient/pat-1", &no_id).await, 400).await;
+    expect_outcome(
+        app.send_json(Method::PUT, "/Patient/pat-1", &no_id).await,
+        400,
+    )
+    .await;
     let mut other_id = patient("Other");
     other_id["id"] = json!("pat-2");
-    expect_outcome(app.send_json(Method::PUT, "/Patient/pat-1", &other_id).await, 400).await;
+    expect_outcome(
+        app.send_json(Method::PUT, "/Patient/pat-1", &other_id)
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(app.version_count().await, before);
 }
 
@@ -114,9 +137,19 @@ async fn if_match_guards_updates_and_deletes(backend: Backend) {
         .unwrap();
     expect_outcome(missing, 412).await;
     expect_outcome(app.get("/Patient/m2").await, 404).await;
-    let delete_stale = app.request(Method::DELETE, "/Patient/m1").header("if-match", "W/\"1\"").send().await.unwrap();
+    let delete_stale = app
+        .request(Method::DELETE, "/Patient/m1")
+        .header("if-match", "W/\"1\"")
+        .send()
+        .await
+        .unwrap();
     expect_outcome(delete_stale, 412).await;
-    let delete = app.request(Method::DELETE, "/Patient/m1").header("if-match", "W/\"2\"").send().await.unwrap();
+    let delete = app
+        .request(Method::DELETE, "/Patient/m1")
+        .header("if-match", "W/\"2\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(delete.status(), 204);
 }
 
@@ -124,16 +157,37 @@ async fn conditional_reads_answer_not_modified(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let created = json_body(app.create(&patient("Cond")).await).await;
     let path = format!("/Patient/{}", created["id"].as_str().unwrap());
-    let hit = app.request(Method::GET, &path).header("if-none-match", "W/\"1\"").send().await.unwrap();
+    let hit = app
+        .request(Method::GET, &path)
+        .header("if-none-match", "W/\"1\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(hit.status(), 304);
     assert_eq!(header(&hit, "etag"), "W/\"1\"");
-    let miss = app.request(Method::GET, &path).header("if-none-match", "W/\"7\"").send().await.unwrap();
+    let miss = app
+        .request(Method::GET, &path)
+        .header("if-none-match", "W/\"7\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(miss.status(), 200);
-    let later = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
-    let fresh = app.request(Method::GET, &path).header("if-modified-since", later).send().await.unwrap();
+    let later =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
+    let fresh = app
+        .request(Method::GET, &path)
+        .header("if-modified-since", later)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fresh.status(), 304);
     let earlier = "Mon, 01 Jan 2001 00:00:00 GMT";
-    let stale = app.request(Method::GET, &path).header("if-modified-since", earlier).send().await.unwrap();
+    let stale = app
+        .request(Method::GET, &path)
+        .header("if-modified-since", earlier)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 200);
 }
 
@@ -147,7 +201,10 @@ async fn delete_is_versioned_and_idempotent(backend: Backend) {
     let outcome = expect_outcome(app.get(&format!("/Patient/{id}")).await, 410).await;
     assert_eq!(outcome["issue"][0]["code"], "deleted");
     expect_outcome(app.get(&format!("/Patient/{id}/_history/2")).await, 410).await;
-    assert_eq!(app.get(&format!("/Patient/{id}/_history/1")).await.status(), 200);
+    assert_eq!(
+        app.get(&format!("/Patient/{id}/_history/1")).await.status(),
+        200
+    );
     // Deleting again, or deleting what never existed, changes nothing and succeeds.
     let before = app.version_count().await;
     assert_eq!(app.delete(&format!("/Patient/{id}")).await.status(), 204);

@@ -16,17 +16,56 @@ async fn format_follows_format_parameter_then_accept(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let created = json_body(app.create(&patient("Neg")).await).await;
     let path = format!("/Patient/{}", created["id"].as_str().unwrap());
-    let accept = |value: &'static str| app.request(Method::GET, &path).header("accept", value).send();
-    assert!(header(&accept("application/fhir+xml").await.unwrap(), "content-type").starts_with("application/fhir+xml"));
-    assert!(header(&accept("application/xml;q=0.5, application/fhir+json").await.unwrap(), "content-type").starts_with("application/fhir+json"));
-    assert!(header(&accept("text/html,*/*;q=0.8").await.unwrap(), "content-type").starts_with("application/fhir+json"));
+    let accept = |value: &'static str| {
+        app.request(Method::GET, &path)
+            .header("accept", value)
+            .send()
+    };
+    assert!(
+        header(
+            &accept("application/fhir+xml").await.unwrap(),
+            "content-type"
+        )
+        .starts_with("application/fhir+xml")
+    );
+    assert!(
+        header(
+            &accept("application/xml;q=0.5, application/fhir+json")
+                .await
+                .unwrap(),
+            "content-type"
+        )
+        .starts_with("application/fhir+json")
+    );
+    assert!(
+        header(
+            &accept("text/html,*/*;q=0.8").await.unwrap(),
+            "content-type"
+        )
+        .starts_with("application/fhir+json")
+    );
     expect_outcome(accept("text/plain").await.unwrap(), 406).await;
-    for (format, expected) in [("xml", "application/fhir+xml"), ("json", "application/fhir+json"), ("application/fhir+xml", "application/fhir+xml"), ("application/json", "application/fhir+json")] {
-        let response = app.get(&format!("{path}?_format={}", urlencode(format))).await;
-        assert!(header(&response, "content-type").starts_with(expected), "{format}");
+    for (format, expected) in [
+        ("xml", "application/fhir+xml"),
+        ("json", "application/fhir+json"),
+        ("application/fhir+xml", "application/fhir+xml"),
+        ("application/json", "application/fhir+json"),
+    ] {
+        let response = app
+            .get(&format!("{path}?_format={}", urlencode(format)))
+            .await;
+        assert!(
+            header(&response, "content-type").starts_with(expected),
+            "{format}"
+        );
     }
     // _format wins over Accept.
-    let response = app.request(Method::GET, &format!("{path}?_format=json")).header("accept", "application/fhir+xml").send().await.unwrap();
+    let response = app
+        .request(Method::GET, &format!("{path}?_format=json"))
+        .header("accept", "application/fhir+xml")
+        .send()
+        .await
+        .unwrap();
     assert!(header(&response, "content-type").starts_with("application/fhir+json"));
     expect_outcome(app.get(&format!("{path}?_format=text")).await, 406).await;
     // Errors come in the negotiated format too.
@@ -48,12 +87,26 @@ async fn xml_bodies_are_accepted_and_xml_is_served(backend: Backend) {
   <name><family value="Xml"/><given value="Ada"/><given value="B"><extension url="http://example.org/e"><valueString value="ext"/></extension></given></name>
   <birthDate value="1990-04-01"/>
 </Patient>"#;
-    let response = app.request(Method::PUT, "/Patient/x1").header("content-type", "application/fhir+xml").body(xml).send().await.unwrap();
+    let response = app
+        .request(Method::PUT, "/Patient/x1")
+        .header("content-type", "application/fhir+xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let stored = json_body(app.get("/Patient/x1").await).await;
     assert_eq!(stored["name"][0]["given"], json!(["Ada", "B"]));
-    assert_eq!(stored["name"][0]["_given"][1]["extension"][0]["valueString"], "ext");
-    let served = app.get("/Patient/x1?_format=xml").await.text().await.unwrap();
+    assert_eq!(
+        stored["name"][0]["_given"][1]["extension"][0]["valueString"],
+        "ext"
+    );
+    let served = app
+        .get("/Patient/x1?_format=xml")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(served.contains("<family value=\"Xml\"/>"), "{served}");
     assert!(served.contains("<valueString value=\"ext\"/>"), "{served}");
     let round = fhir_core::xml::from_xml(served.as_bytes()).unwrap();
@@ -67,10 +120,18 @@ async fn pretty_summary_and_elements_shape_the_read(backend: Backend) {
     resource["maritalStatus"] = json!({"text": "single"});
     let created = json_body(app.create(&resource).await).await;
     let path = format!("/Patient/{}", created["id"].as_str().unwrap());
-    let pretty = app.get(&format!("{path}?_pretty=true")).await.text().await.unwrap();
+    let pretty = app
+        .get(&format!("{path}?_pretty=true"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(pretty.contains("\n  \"id\""), "{pretty}");
     let summary = json_body(app.get(&format!("{path}?_summary=true")).await).await;
-    assert!(summary.get("text").is_none() && summary.get("maritalStatus").is_none(), "{summary}");
+    assert!(
+        summary.get("text").is_none() && summary.get("maritalStatus").is_none(),
+        "{summary}"
+    );
     assert_eq!(summary["birthDate"], "1990-04-01");
     assert!(summary["meta"]["tag"].to_string().contains("SUBSETTED"));
     let data = json_body(app.get(&format!("{path}?_summary=data")).await).await;
@@ -79,7 +140,11 @@ async fn pretty_summary_and_elements_shape_the_read(backend: Backend) {
     assert!(text.get("text").is_some() && text.get("name").is_none());
     let elements = json_body(app.get(&format!("{path}?_elements=birthDate,gender")).await).await;
     let keys: Vec<&String> = elements.as_object().unwrap().keys().collect();
-    assert!(keys.iter().all(|k| ["resourceType", "id", "meta", "birthDate", "gender"].contains(&k.as_str())), "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| ["resourceType", "id", "meta", "birthDate", "gender"].contains(&k.as_str())),
+        "{keys:?}"
+    );
     assert!(elements.get("birthDate").is_some());
     expect_outcome(app.get(&format!("{path}?_summary=nonsense")).await, 400).await;
 }
@@ -87,7 +152,12 @@ async fn pretty_summary_and_elements_shape_the_read(backend: Backend) {
 async fn responses_are_compressed_when_asked(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for encoding in ["gzip", "br"] {
-        let response = app.request(Method::GET, "/metadata").header("accept-encoding", encoding).send().await.unwrap();
+        let response = app
+            .request(Method::GET, "/metadata")
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "content-encoding"), encoding);
     }

@@ -40,7 +40,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { max_body_bytes: 1024 * 1024, max_connections: 8, tenant_filter: true }
+        Options {
+            max_body_bytes: 1024 * 1024,
+            max_connections: 8,
+            tenant_filter: true,
+        }
     }
 }
 
@@ -54,7 +58,10 @@ impl TestApp {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite:{}", dir.path().join("fhir.db").display());
-                (fhir_core::store::open(&url).await.expect("open sqlite"), Some(dir))
+                (
+                    fhir_core::store::open(&url).await.expect("open sqlite"),
+                    Some(dir),
+                )
             }
             Backend::Postgres => {
                 let url = fhir_core::testing::postgres_url().await;
@@ -72,7 +79,9 @@ impl TestApp {
         };
         let mut config = Config::for_database("unused");
         config.max_body_bytes = options.max_body_bytes;
-        let app = Application::with_store(config, store.clone()).await.expect("bind");
+        let app = Application::with_store(config, store.clone())
+            .await
+            .expect("bind");
         let address = app.local_addr().expect("address");
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -86,7 +95,11 @@ impl TestApp {
         TestApp {
             base: format!("{origin}/fhir"),
             origin,
-            client: Client::builder().no_gzip().no_brotli().build().expect("client"),
+            client: Client::builder()
+                .no_gzip()
+                .no_brotli()
+                .build()
+                .expect("client"),
             store,
             shutdown: Some(shutdown),
             _data_dir: data_dir,
@@ -113,7 +126,10 @@ impl TestApp {
     }
 
     pub async fn create(&self, resource: &Value) -> Response {
-        let path = format!("/{}", resource["resourceType"].as_str().expect("resourceType"));
+        let path = format!(
+            "/{}",
+            resource["resourceType"].as_str().expect("resourceType")
+        );
         self.send_json(Method::POST, &path, resource).await
     }
 
@@ -127,7 +143,10 @@ impl TestApp {
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.request(Method::DELETE, path).send().await.expect("DELETE")
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("DELETE")
     }
 
     /// The number of versions in the default tenant (system history total): used to prove that
@@ -155,16 +174,29 @@ pub async fn json_body(response: Response) -> Value {
         .unwrap_or_default()
         .to_owned();
     let text = response.text().await.expect("body");
-    assert!(content_type.starts_with("application/fhir+json"), "content-type {content_type}: {text}");
+    assert!(
+        content_type.starts_with("application/fhir+json"),
+        "content-type {content_type}: {text}"
+    );
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Asserts the status and that the body is an OperationOutcome; returns it.
 pub async fn expect_outcome(response: Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status of {}", response.url());
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "status of {}",
+        response.url()
+    );
     let outcome = json_body(response).await;
     assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
-    assert!(outcome["issue"].as_array().is_some_and(|issues| !issues.is_empty()), "{outcome}");
+    assert!(
+        outcome["issue"]
+            .as_array()
+            .is_some_and(|issues| !issues.is_empty()),
+        "{outcome}"
+    );
     outcome
 }
 

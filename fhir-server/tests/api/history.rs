@@ -4,7 +4,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, expect_outcome, json_body, patient};
 
-crate::on_both_backends!(history_lists_versions_newest_first_with_paging, history_filters_by_since_and_at);
+crate::on_both_backends!(
+    history_lists_versions_newest_first_with_paging,
+    history_filters_by_since_and_at
+);
 
 async fn history_lists_versions_newest_first_with_paging(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -15,13 +18,17 @@ async fn history_lists_versions_newest_first_with_paging(backend: Backend) {
         app.put(&resource).await;
     }
     app.delete("/Patient/h1").await;
-    app.create(&json!({"resourceType": "Organization", "name": "Org"})).await;
+    app.create(&json!({"resourceType": "Organization", "name": "Org"}))
+        .await;
 
     let instance = json_body(app.get("/Patient/h1/_history").await).await;
     assert_eq!(instance["type"], "history");
     assert_eq!(instance["total"], 4);
     let entries = instance["entry"].as_array().unwrap();
-    let methods: Vec<&str> = entries.iter().map(|e| e["request"]["method"].as_str().unwrap()).collect();
+    let methods: Vec<&str> = entries
+        .iter()
+        .map(|e| e["request"]["method"].as_str().unwrap())
+        .collect();
     assert_eq!(methods, ["DELETE", "PUT", "PUT", "POST"]);
     assert!(entries[0].get("resource").is_none());
     assert_eq!(entries[1]["resource"]["gender"], "other");
@@ -32,7 +39,10 @@ async fn history_lists_versions_newest_first_with_paging(backend: Backend) {
     assert_eq!(types["total"], 4);
     let system = json_body(app.get("/_history").await).await;
     assert_eq!(system["total"], 5);
-    assert_eq!(system["entry"][0]["resource"]["resourceType"], "Organization");
+    assert_eq!(
+        system["entry"][0]["resource"]["resourceType"],
+        "Organization"
+    );
 
     // Paging: three pages of two, two and one, following the next links.
     let mut url = format!("{}/_history?_count=2", app.base);
@@ -41,9 +51,16 @@ async fn history_lists_versions_newest_first_with_paging(backend: Backend) {
         let page: Value = json_body(app.client.get(&url).send().await.unwrap()).await;
         assert_eq!(page["total"], 5);
         for entry in page["entry"].as_array().into_iter().flatten() {
-            seen.push(entry["response"]["etag"].as_str().unwrap().to_owned() + entry["fullUrl"].as_str().unwrap());
+            seen.push(
+                entry["response"]["etag"].as_str().unwrap().to_owned()
+                    + entry["fullUrl"].as_str().unwrap(),
+            );
         }
-        let next = page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next");
+        let next = page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next");
         match next {
             Some(link) => url = link["url"].as_str().unwrap().to_owned(),
             None => break,
@@ -70,11 +87,22 @@ async fn history_filters_by_since_and_at(backend: Backend) {
     let second_time = second["meta"]["lastUpdated"].as_str().unwrap().to_owned();
     assert!(second_time > first_time);
 
-    let since = json_body(app.get(&format!("/Patient/s1/_history?_since={}", second_time.replace('+', "%2B"))).await).await;
+    let since = json_body(
+        app.get(&format!(
+            "/Patient/s1/_history?_since={}",
+            second_time.replace('+', "%2B")
+        ))
+        .await,
+    )
+    .await;
     assert_eq!(since["total"], 1);
     assert_eq!(since["entry"][0]["resource"]["meta"]["versionId"], "2");
     // At the first version's instant only version 1 was current.
-    let at_first = json_body(app.get(&format!("/Patient/s1/_history?_at={first_time}")).await).await;
+    let at_first = json_body(
+        app.get(&format!("/Patient/s1/_history?_at={first_time}"))
+            .await,
+    )
+    .await;
     assert_eq!(at_first["total"], 1);
     assert_eq!(at_first["entry"][0]["resource"]["meta"]["versionId"], "1");
     // Over the whole year both were current at some time.

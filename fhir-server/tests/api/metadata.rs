@@ -4,7 +4,10 @@ use reqwest::Method;
 
 use crate::helpers::{Backend, TestApp, json_body};
 
-crate::on_both_backends!(capability_statement_lists_every_type_and_interaction, healthz_answers);
+crate::on_both_backends!(
+    capability_statement_lists_every_type_and_interaction,
+    healthz_answers
+);
 
 async fn capability_statement_lists_every_type_and_interaction(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -15,11 +18,27 @@ async fn capability_statement_lists_every_type_and_interaction(backend: Backend)
     let resources = statement["rest"][0]["resource"].as_array().unwrap();
     assert_eq!(resources.len(), 146);
     let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
-    let interactions: Vec<&str> = patient["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
-    for expected in ["read", "vread", "update", "delete", "history-instance", "history-type", "create"] {
+    let interactions: Vec<&str> = patient["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "read",
+        "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+    ] {
         assert!(interactions.contains(&expected));
     }
-    assert!(!interactions.contains(&"search-type"), "search is not implemented yet and must not be advertised");
+    assert!(
+        !interactions.contains(&"search-type"),
+        "search is not implemented yet and must not be advertised"
+    );
     // Each advertised interaction answers with something other than 404/405/501.
     let created = json_body(app.create(&crate::helpers::patient("Cap")).await).await;
     let id = created["id"].as_str().unwrap();
@@ -30,15 +49,30 @@ async fn capability_statement_lists_every_type_and_interaction(backend: Backend)
         (Method::GET, "/Patient/_history".to_owned()),
         (Method::GET, "/_history".to_owned()),
     ] {
-        let status = app.request(method, &path).send().await.unwrap().status().as_u16();
+        let status = app
+            .request(method, &path)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         assert_eq!(status, 200, "{path}");
     }
     let xml = app.get("/metadata?_format=xml").await.text().await.unwrap();
-    assert!(xml.contains("<CapabilityStatement xmlns=\"http://hl7.org/fhir\""), "{}", &xml[..200.min(xml.len())]);
+    assert!(
+        xml.contains("<CapabilityStatement xmlns=\"http://hl7.org/fhir\""),
+        "{}",
+        &xml[..200.min(xml.len())]
+    );
 }
 
 async fn healthz_answers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app.client.get(format!("{}/healthz", app.origin)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/healthz", app.origin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }

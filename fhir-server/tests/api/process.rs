@@ -9,15 +9,28 @@ const BINARY: &str = env!("CARGO_BIN_EXE_fhir-server");
 fn tenant_commands_create_and_list_tenants() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        Command::new(BINARY).args(args).arg("--data-dir").arg(dir.path()).env("RUST_LOG", "warn").output().unwrap()
+        Command::new(BINARY)
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
     };
     let created = run(&["tenant", "create", "clinic-x"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let invalid = run(&["tenant", "create", "Bad Name"]);
     assert!(!invalid.status.success());
     let listed = run(&["tenant", "list"]);
     let text = String::from_utf8_lossy(&listed.stdout);
-    assert!(text.lines().any(|l| l == "clinic-x") && text.lines().any(|l| l == "default"), "{text}");
+    assert!(
+        text.lines().any(|l| l == "clinic-x") && text.lines().any(|l| l == "default"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -40,13 +53,26 @@ fn serve_stops_gracefully_on_sigterm() {
         }
     };
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("ok"), "{response}");
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.ends_with("ok"),
+        "{response}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
-    assert!(dir.path().join("fhir.db").exists(), "the SQLite file lives in the data directory");
+    assert!(
+        dir.path().join("fhir.db").exists(),
+        "the SQLite file lives in the data directory"
+    );
 }

@@ -15,21 +15,45 @@ async fn tenants_are_isolated(backend: Backend) {
 
 async fn unknown_tenants_are_404(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for path in ["/t/nobody/fhir/metadata", "/t/Not_Valid/fhir/Patient/1", "/t/nobody/fhir/Patient/1"] {
-        let response = app.client.get(format!("{}{path}", app.origin)).send().await.unwrap();
+    for path in [
+        "/t/nobody/fhir/metadata",
+        "/t/Not_Valid/fhir/Patient/1",
+        "/t/nobody/fhir/Patient/1",
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.origin))
+            .send()
+            .await
+            .unwrap();
         expect_outcome(response, 404).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_pool_of_one_connection_alternating_tenants() {
-    let app = TestApp::spawn_with(Backend::Postgres, Options { max_connections: 1, ..Options::default() }).await;
+    let app = TestApp::spawn_with(
+        Backend::Postgres,
+        Options {
+            max_connections: 1,
+            ..Options::default()
+        },
+    )
+    .await;
     check_isolation(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_row_level_security_alone_isolates_tenants() {
-    let app = TestApp::spawn_with(Backend::Postgres, Options { max_connections: 2, tenant_filter: false, ..Options::default() }).await;
+    let app = TestApp::spawn_with(
+        Backend::Postgres,
+        Options {
+            max_connections: 2,
+            tenant_filter: false,
+            ..Options::default()
+        },
+    )
+    .await;
     check_isolation(&app).await;
 }
 
@@ -63,21 +87,60 @@ async fn check_isolation(app: &TestApp) {
         .unwrap();
     for round in 0..5 {
         for tenant in ["clinic-a", "clinic-b"] {
-            let read = json_body(app.client.get(format!("{}/Patient/p{round}", base(tenant))).send().await.unwrap()).await;
+            let read = json_body(
+                app.client
+                    .get(format!("{}/Patient/p{round}", base(tenant)))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
             assert_eq!(read["name"][0]["family"], tenant);
             assert_eq!(read["meta"]["versionId"], "1");
         }
     }
-    let missing = app.client.get(format!("{}/Patient/only-a", base("clinic-b"))).send().await.unwrap();
+    let missing = app
+        .client
+        .get(format!("{}/Patient/only-a", base("clinic-b")))
+        .send()
+        .await
+        .unwrap();
     expect_outcome(missing, 404).await;
     expect_outcome(app.get("/Patient/only-a").await, 404).await;
-    let history_b = json_body(app.client.get(format!("{}/_history", base("clinic-b"))).send().await.unwrap()).await;
+    let history_b = json_body(
+        app.client
+            .get(format!("{}/_history", base("clinic-b")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(history_b["total"], 5);
-    let history_a = json_body(app.client.get(format!("{}/_history", base("clinic-a"))).send().await.unwrap()).await;
+    let history_a = json_body(
+        app.client
+            .get(format!("{}/_history", base("clinic-a")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(history_a["total"], 6);
-    assert_eq!(app.version_count().await, 0, "the default tenant saw another tenant's writes");
+    assert_eq!(
+        app.version_count().await,
+        0,
+        "the default tenant saw another tenant's writes"
+    );
     // Deleting in one tenant leaves the other alone.
-    app.client.delete(format!("{}/Patient/p0", base("clinic-a"))).send().await.unwrap();
-    let still = app.client.get(format!("{}/Patient/p0", base("clinic-b"))).send().await.unwrap();
+    app.client
+        .delete(format!("{}/Patient/p0", base("clinic-a")))
+        .send()
+        .await
+        .unwrap();
+    let still = app
+        .client
+        .get(format!("{}/Patient/p0", base("clinic-b")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(still.status(), 200);
 }
