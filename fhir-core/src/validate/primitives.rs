@@ -156,6 +156,20 @@ fn check_string(type_code: &str, text: &str) -> Result<(), Problem> {
             format!("a {type_code} must not be an empty string (omit the element instead)"),
         ));
     }
+    // datatypes.html#string: no code points below 32 except tab, CR and LF (PostgreSQL's JSONB
+    // would refuse \u0000 too).
+    if let Some(bad) = text
+        .chars()
+        .find(|c| (*c as u32) < 32 && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        return Err((
+            "value",
+            format!(
+                "a {type_code} must not contain the control character U+{:04X}",
+                bad as u32
+            ),
+        ));
+    }
     if type_code == "xhtml" {
         return check_xhtml(text);
     }
@@ -500,6 +514,9 @@ mod tests {
 
     #[test]
     fn strings_ids_codes_and_uris() {
+        assert_eq!(bad("string", json!("a\u{0}b")).0, "value");
+        assert_eq!(bad("code", json!("a\u{1b}")).0, "value");
+        assert!(check("string", &json!("tab\tand\r\nnewline")).is_ok());
         let (code, message) = bad("string", json!(""));
         assert_eq!(code, "value");
         assert!(message.contains("empty"));

@@ -88,6 +88,12 @@ async fn invalid_resources_are_422_with_every_issue_located(backend: Backend) {
         "effectiveInstant": "2020-01-01",
         "issued": "2020-01-01T00:00:00Z",
     });
+    let control = json!({"resourceType": "Patient", "name": [{"family": "nul\u{0}byte"}]});
+    let outcome = expect_outcome(app.create(&control).await, 422).await;
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Patient.name[0].family"
+    );
     let outcome = expect_outcome(app.create(&bad_primitives).await, 422).await;
     let text = outcome.to_string();
     assert!(text.contains("Observation.valueQuantity.value"), "{text}");
