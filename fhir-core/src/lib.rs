@@ -7,8 +7,10 @@
 //! - [`store`]: the versioned, multi-tenant resource store (SQLite and PostgreSQL) with its change
 //!   sequence.
 //!
-//! Errors are typed ([`Error`]); the server maps them to HTTP status codes and OperationOutcomes in
-//! one place.
+//! Errors are typed ([`StoreError`], [`json::FormatError`]) and problems in content are
+//! [`Issue`]s; the server maps them to HTTP status codes and OperationOutcomes in one place.
+
+#![warn(missing_docs)]
 
 pub mod json;
 pub mod model;
