@@ -110,6 +110,18 @@ impl FhirError {
     }
 }
 
+/// The answer to a handler that panicked: a logged 500 with an OperationOutcome (in JSON, as
+/// the negotiated format is not known any more), never a dropped connection.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    FhirError::Internal(format!("a handler panicked: {message}"))
+        .into_response(Rendering::default())
+}
+
 fn store_status(error: &StoreError) -> (StatusCode, Vec<Issue>) {
     let (status, code, message) = match error {
         StoreError::UnknownTenant(tenant) => (

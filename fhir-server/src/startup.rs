@@ -9,6 +9,7 @@ use axum::routing::get;
 use fhir_core::ResourceStore;
 use fhir_core::store::StoreError;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(dispatch::healthz))
         .fallback(dispatch::handle)
         .with_state(state)
+        .layer(CatchPanicLayer::custom(crate::error::panic_response))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
 }

@@ -37,7 +37,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
-use super::sqlite::unexpected;
 use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
 use super::{
     DEFAULT_TENANT, HistoryPage, HistoryQuery, ResourceStore, StoreError, StoredResource,
@@ -297,17 +296,9 @@ impl ResourceStore for PostgresStore {
         id: &str,
         resource: Value,
     ) -> Result<StoredResource, StoreError> {
-        common::check_resource(resource_type, &resource)?;
-        let op = WriteOp::Create {
-            tenant: tenant.to_owned(),
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            resource,
-        };
-        match self.writer.submit(op).await? {
-            WriteDone::Stored { resource, .. } => Ok(resource),
-            other => Err(unexpected(other)),
-        }
+        self.writer
+            .create(tenant, resource_type, id, resource)
+            .await
     }
 
     async fn update(
@@ -318,18 +309,9 @@ impl ResourceStore for PostgresStore {
         resource: Value,
         if_match: Option<i64>,
     ) -> Result<UpdateOutcome, StoreError> {
-        common::check_resource(resource_type, &resource)?;
-        let op = WriteOp::Update {
-            tenant: tenant.to_owned(),
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            resource,
-            if_match,
-        };
-        match self.writer.submit(op).await? {
-            WriteDone::Stored { resource, created } => Ok(UpdateOutcome { resource, created }),
-            other => Err(unexpected(other)),
-        }
+        self.writer
+            .update(tenant, resource_type, id, resource, if_match)
+            .await
     }
 
     async fn delete(
@@ -339,17 +321,9 @@ impl ResourceStore for PostgresStore {
         id: &str,
         if_match: Option<i64>,
     ) -> Result<Option<StoredResource>, StoreError> {
-        let op = WriteOp::Delete {
-            tenant: tenant.to_owned(),
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            if_match,
-        };
-        match self.writer.submit(op).await? {
-            WriteDone::Stored { resource, .. } => Ok(Some(resource)),
-            WriteDone::Nothing => Ok(None),
-            other => Err(unexpected(other)),
-        }
+        self.writer
+            .delete(tenant, resource_type, id, if_match)
+            .await
     }
 
     async fn read(

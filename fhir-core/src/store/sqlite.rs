@@ -224,17 +224,9 @@ impl ResourceStore for SqliteStore {
         id: &str,
         resource: Value,
     ) -> Result<StoredResource, StoreError> {
-        common::check_resource(resource_type, &resource)?;
-        let op = WriteOp::Create {
-            tenant: tenant.to_owned(),
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            resource,
-        };
-        match self.writer.submit(op).await? {
-            WriteDone::Stored { resource, .. } => Ok(resource),
-            other => Err(unexpected(other)),
-        }
+        self.writer
+            .create(tenant, resource_type, id, resource)
+            .await
     }
 
     async fn update(
@@ -245,18 +237,9 @@ impl ResourceStore for SqliteStore {
         resource: Value,
         if_match: Option<i64>,
     ) -> Result<UpdateOutcome, StoreError> {
-        common::check_resource(resource_type, &resource)?;
-        let op = WriteOp::Update {
-            tenant: tenant.to_owned(),
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            resource,
-            if_match,
-        };
-        match self.writer.submit(op).await? {
-            WriteDone::Stored { resource, created } => Ok(UpdateOutcome { resource, created }),
-            other => Err(unexpected(other)),
-        }
+        self.writer
+            .update(tenant, resource_type, id, resource, if_match)
+            .await
     }
 
     async fn delete(
@@ -266,17 +249,9 @@ impl ResourceStore for SqliteStore {
         id: &str,
         if_match: Option<i64>,
     ) -> Result<Option<StoredResource>, StoreError> {
-        let op = WriteOp::Delete {
-            tenant: tenant.to_owned(),
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            if_match,
-        };
-        match self.writer.submit(op).await? {
-            WriteDone::Stored { resource, .. } => Ok(Some(resource)),
-            WriteDone::Nothing => Ok(None),
-            other => Err(unexpected(other)),
-        }
+        self.writer
+            .delete(tenant, resource_type, id, if_match)
+            .await
     }
 
     async fn read(
@@ -363,11 +338,6 @@ impl ResourceStore for SqliteStore {
         self.writer.close().await;
         self.read.close().await;
     }
-}
-
-/// A writer answer that does not fit the request (cannot happen).
-pub(crate) fn unexpected(done: WriteDone) -> StoreError {
-    StoreError::Unavailable(format!("unexpected writer answer {done:?}"))
 }
 
 /// Runs batches on the single writer connection.

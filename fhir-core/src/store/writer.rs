@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{StoreError, StoredResource};
+use super::{StoreError, StoredResource, UpdateOutcome, common};
 
 /// The largest number of writes committed together.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -129,6 +129,71 @@ impl Writer {
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
     }
 
+    /// Creates the first version of a resource (the rules are in [`common::plan`]).
+    pub(crate) async fn create(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        resource: Value,
+    ) -> Result<StoredResource, StoreError> {
+        common::check_resource(resource_type, &resource)?;
+        let op = WriteOp::Create {
+            tenant: tenant.to_owned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            resource,
+        };
+        match self.submit(op).await? {
+            WriteDone::Stored { resource, .. } => Ok(resource),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes a new version, or the first one (update-as-create).
+    pub(crate) async fn update(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        resource: Value,
+        if_match: Option<i64>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        common::check_resource(resource_type, &resource)?;
+        let op = WriteOp::Update {
+            tenant: tenant.to_owned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            resource,
+            if_match,
+        };
+        match self.submit(op).await? {
+            WriteDone::Stored { resource, created } => Ok(UpdateOutcome { resource, created }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes a tombstone; `None` when there was nothing to delete.
+    pub(crate) async fn delete(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let op = WriteOp::Delete {
+            tenant: tenant.to_owned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            if_match,
+        };
+        match self.submit(op).await? {
+            WriteDone::Stored { resource, .. } => Ok(Some(resource)),
+            WriteDone::Nothing => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Stops accepting writes and waits until the writes already queued are answered.
     pub(crate) async fn close(&self) {
         if let Ok(mut sender) = self.sender.lock() {
@@ -180,4 +245,9 @@ async fn run<E: BatchExecutor>(
             }
         }
     }
+}
+
+/// A writer answer that does not fit the write that was sent (a bug, reported as unavailable).
+pub(crate) fn unexpected(done: WriteDone) -> StoreError {
+    StoreError::Unavailable(format!("unexpected writer answer {done:?}"))
 }

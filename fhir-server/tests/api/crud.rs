@@ -52,6 +52,14 @@ async fn read_and_vread_return_the_stored_versions(backend: Backend) {
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "etag"), "W/\"1\"");
     assert_eq!(json_body(response).await, created);
+    let head = app
+        .request(Method::HEAD, &format!("/Patient/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(header(&head, "etag"), "W/\"1\"");
+    assert!(head.text().await.unwrap().is_empty());
 
     let mut changed = created.clone();
     changed["gender"] = json!("other");

@@ -36,6 +36,8 @@ pub struct Options {
     pub max_connections: u32,
     /// PostgreSQL only: `false` leaves the application's tenant predicate out (RLS alone).
     pub tenant_filter: bool,
+    /// `--base-url`.
+    pub base_url: Option<String>,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             max_body_bytes: 1024 * 1024,
             max_connections: 8,
             tenant_filter: true,
+            base_url: None,
         }
     }
 }
@@ -79,6 +82,7 @@ impl TestApp {
         };
         let mut config = Config::for_database("unused");
         config.max_body_bytes = options.max_body_bytes;
+        config.base_url = options.base_url.clone();
         let app = Application::with_store(config, store.clone())
             .await
             .expect("bind");

@@ -76,3 +76,24 @@ async fn healthz_answers(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_base_url_is_used_in_absolute_urls() {
+    let options = crate::helpers::Options {
+        base_url: Some("https://fhir.example.org/".into()),
+        ..crate::helpers::Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await;
+    let created = app.create(&crate::helpers::patient("Base")).await;
+    let location = crate::helpers::header(&created, "location");
+    assert!(
+        location.starts_with("https://fhir.example.org/fhir/Patient/"),
+        "{location}"
+    );
+    let history = json_body(app.get("/_history").await).await;
+    let full_url = history["entry"][0]["fullUrl"].as_str().unwrap();
+    assert!(
+        full_url.starts_with("https://fhir.example.org/fhir/Patient/"),
+        "{full_url}"
+    );
+}
