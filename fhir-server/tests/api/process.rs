@@ -34,7 +34,7 @@ fn tenant_commands_create_and_list_tenants() {
 }
 
 #[test]
-fn serve_stops_gracefully_on_sigterm() {
+fn serve_finishes_requests_in_flight_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BINARY)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -52,6 +52,8 @@ fn serve_stops_gracefully_on_sigterm() {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
+    // Keep reading the log so that the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     write!(
         stream,
@@ -64,11 +66,30 @@ fn serve_stops_gracefully_on_sigterm() {
         response.starts_with("HTTP/1.1 200") && response.ends_with("ok"),
         "{response}"
     );
+    // A create whose body is only half sent when SIGTERM arrives must still be served.
+    let body = r#"{"resourceType":"Patient","gender":"female","birthDate":"1990-04-01"}"#;
+    let (first, second) = body.split_at(body.len() / 2);
+    let mut in_flight = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        in_flight,
+        "POST /fhir/Patient HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Content-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{first}\r\n",
+        first.len()
+    )
+    .unwrap();
+    in_flight.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    write!(in_flight, "{:x}\r\n{second}\r\n0\r\n\r\n", second.len()).unwrap();
+    let mut response = String::new();
+    in_flight.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
     assert!(
