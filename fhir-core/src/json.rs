@@ -79,9 +79,27 @@ fn write(resource: &Value, indent: Option<usize>) -> String {
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// The properties of an object in output order (shared by the JSON and XML writers).
+pub(crate) fn ordered_entries<'v>(
+    model: &Model,
+    type_def: Option<&TypeDef>,
+    map: &'v Map<String, Value>,
+) -> Vec<(&'v String, &'v Value)> {
+    let mut entries: Vec<((usize, usize, usize), &String, &Value)> = map
+        .iter()
+        .enumerate()
+        .map(|(position, (key, value))| (property_rank(model, type_def, key, position), key, value))
+        .collect();
+    entries.sort_unstable_by_key(|entry| entry.0);
+    entries
+        .into_iter()
+        .map(|(_, key, value)| (key, value))
+        .collect()
+}
+
 /// Where a property goes in the output: resourceType, then by element, `name` before `_name`,
 /// unknown properties last in their original order.
-pub(crate) fn property_rank(
+fn property_rank(
     model: &Model,
     type_def: Option<&TypeDef>,
     key: &str,
@@ -187,20 +205,9 @@ impl Writer {
             self.out.extend_from_slice(b"{}");
             return;
         }
-        let mut entries: Vec<((usize, usize, usize), &String, &Value)> = map
-            .iter()
-            .enumerate()
-            .map(|(position, (key, value))| {
-                (
-                    property_rank(self.model, type_def, key, position),
-                    key,
-                    value,
-                )
-            })
-            .collect();
-        entries.sort_unstable_by_key(|entry| entry.0);
+        let entries = ordered_entries(self.model, type_def, map);
         self.open(b'{');
-        for (i, (_, key, value)) in entries.into_iter().enumerate() {
+        for (i, (key, value)) in entries.into_iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }

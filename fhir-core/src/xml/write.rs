@@ -5,7 +5,7 @@ use quick_xml::events::Event;
 use serde_json::{Map, Value};
 
 use super::{FHIR_NS, XHTML_NS};
-use crate::json::{property_rank, resolve_type};
+use crate::json::{ordered_entries, resolve_type};
 use crate::model::{Model, TypeDef, TypeKind};
 
 /// Writes a resource as XML. See [`super::to_xml`].
@@ -155,19 +155,7 @@ impl Writer {
         level: usize,
         attributes: &[&str],
     ) {
-        let mut entries: Vec<((usize, usize, usize), &String, &Value)> = map
-            .iter()
-            .enumerate()
-            .map(|(position, (key, value))| {
-                (
-                    property_rank(self.model, type_def, key, position),
-                    key,
-                    value,
-                )
-            })
-            .collect();
-        entries.sort_unstable_by_key(|entry| entry.0);
-        for (_, key, value) in entries {
+        for (key, value) in ordered_entries(self.model, type_def, map) {
             if attributes.contains(&key.as_str()) {
                 continue;
             }
