@@ -469,15 +469,11 @@ async fn change_sequence(subject: &Subject) {
     assert!(store.changes(T, seqs[10], 10).await.unwrap().is_empty());
 }
 
-async fn concurrent_updates_lose_nothing(subject: &Subject) {
-    let store = subject.store.clone();
-    store
-        .create(T, "Patient", "hot", patient("Start"))
-        .await
-        .unwrap();
+/// 16 tasks × 20 updates of `Patient/hot`, spread over the given stores.
+async fn update_hot_concurrently(stores: &[Arc<dyn ResourceStore>]) {
     let mut tasks = Vec::new();
     for task in 0..16 {
-        let store = store.clone();
+        let store = stores[task % stores.len()].clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..20 {
                 store
@@ -490,15 +486,11 @@ async fn concurrent_updates_lose_nothing(subject: &Subject) {
     for task in tasks {
         task.await.unwrap();
     }
-    let current = store.read(T, "Patient", "hot").await.unwrap().unwrap();
-    assert_eq!(current.version, 321);
-    for version in 1..=321 {
-        let v = store.vread(T, "Patient", "hot", version).await.unwrap();
-        assert_eq!(v.map(|v| v.version), Some(version));
-    }
-    let changes = all_changes(&*store, T).await;
+}
+
+/// The 321 versions of `Patient/hot`: seq order is version order, gap-free; times never go back.
+fn assert_gap_free_versions(changes: &[StoredResource]) {
     assert_eq!(changes.len(), 321);
-    // Seq order is version order, gap-free; times never go back.
     for (i, change) in changes.iter().enumerate() {
         assert_eq!(change.version, i as i64 + 1);
     }
@@ -508,6 +500,22 @@ async fn concurrent_updates_lose_nothing(subject: &Subject) {
             .windows(2)
             .all(|w| w[0].last_updated <= w[1].last_updated)
     );
+}
+
+async fn concurrent_updates_lose_nothing(subject: &Subject) {
+    let store = subject.store.clone();
+    store
+        .create(T, "Patient", "hot", patient("Start"))
+        .await
+        .unwrap();
+    update_hot_concurrently(std::slice::from_ref(&store)).await;
+    let current = store.read(T, "Patient", "hot").await.unwrap().unwrap();
+    assert_eq!(current.version, 321);
+    for version in 1..=321 {
+        let v = store.vread(T, "Patient", "hot", version).await.unwrap();
+        assert_eq!(v.map(|v| v.version), Some(version));
+    }
+    assert_gap_free_versions(&all_changes(&*store, T).await);
     let history = store
         .history(
             T,
@@ -858,36 +866,8 @@ async fn postgres_two_writers_on_one_database() {
         .create(T, "Patient", "hot", patient("Start"))
         .await
         .unwrap();
-    let mut tasks = Vec::new();
-    for task in 0..16 {
-        let store = if task % 2 == 0 {
-            first.clone()
-        } else {
-            second.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            for i in 0..20 {
-                store
-                    .update(T, "Patient", "hot", patient(&format!("t{task}-{i}")), None)
-                    .await
-                    .unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let changes = all_changes(&*second, T).await;
-    assert_eq!(changes.len(), 321);
-    for (i, change) in changes.iter().enumerate() {
-        assert_eq!(change.version, i as i64 + 1);
-    }
-    assert!(changes.windows(2).all(|w| w[1].seq == w[0].seq + 1));
-    assert!(
-        changes
-            .windows(2)
-            .all(|w| w[0].last_updated <= w[1].last_updated)
-    );
+    update_hot_concurrently(&[first.clone(), second.clone()]).await;
+    assert_gap_free_versions(&all_changes(&*second, T).await);
     first.close().await;
     second.close().await;
 }
