@@ -1,7 +1,7 @@
 //! The parsed request every interaction receives.
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 
 use crate::format::Rendering;
 use crate::state::AppState;
@@ -15,8 +15,6 @@ pub struct FhirRequest {
     pub tenant: String,
     /// The absolute base of the tenant, without a trailing slash (`http://host/fhir`).
     pub base: String,
-    /// The HTTP method.
-    pub method: Method,
     /// The request headers.
     pub headers: HeaderMap,
     /// Query parameters, decoded, in order.

@@ -40,43 +40,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         Err(error) => return error.into_response(Rendering::default()),
     };
     let is_head = parts.method == Method::HEAD;
-    let path = parts.uri.path().to_owned();
-    let result = async {
-        let (tenant, tenant_prefix, rest) = split_tenant(&path)?;
-        if !state.tenants().exists(state.store(), &tenant).await? {
-            return Err(FhirError::NotFound(format!("unknown tenant '{tenant}'")));
-        }
-        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        let interaction = route(&parts.method, &segments)?;
-        let body = if takes_body(&interaction) {
-            read_body(&parts.headers, body, state.max_body_bytes()).await?
-        } else {
-            Bytes::new()
-        };
-        let origin = match state.base_url() {
-            Some(base) => base.to_owned(),
-            None => {
-                let host = parts
-                    .headers
-                    .get(HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("localhost");
-                format!("http://{host}")
-            }
-        };
-        let request = FhirRequest {
-            state: state.clone(),
-            tenant,
-            base: format!("{origin}{tenant_prefix}"),
-            method: parts.method.clone(),
-            headers: parts.headers.clone(),
-            params: params.clone(),
-            body,
-            rendering,
-        };
-        interactions::run(interaction, request).await
-    }
-    .await;
+    let result = serve(state, parts, body, params, rendering).await;
     let response = match result {
         Ok(response) => response.render(rendering),
         Err(error) => error.into_response(rendering),
@@ -86,6 +50,48 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         return Response::from_parts(parts, Body::empty());
     }
     response
+}
+
+/// Everything between negotiation and rendering; takes the request apart without copying it.
+async fn serve(
+    state: AppState,
+    parts: axum::http::request::Parts,
+    body: Body,
+    params: Vec<(String, String)>,
+    rendering: Rendering,
+) -> Result<crate::response::FhirResponse, FhirError> {
+    let (tenant, tenant_prefix, rest) = split_tenant(parts.uri.path())?;
+    if !state.tenants().exists(state.store(), &tenant).await? {
+        return Err(FhirError::NotFound(format!("unknown tenant '{tenant}'")));
+    }
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let interaction = route(&parts.method, &segments)?;
+    let body = if takes_body(&interaction) {
+        read_body(&parts.headers, body, state.max_body_bytes()).await?
+    } else {
+        Bytes::new()
+    };
+    let origin = match state.base_url() {
+        Some(base) => base.to_owned(),
+        None => {
+            let host = parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    let request = FhirRequest {
+        state,
+        tenant,
+        base: format!("{origin}{tenant_prefix}"),
+        headers: parts.headers,
+        params,
+        body,
+        rendering,
+    };
+    interactions::run(interaction, request).await
 }
 
 /// `/fhir/…` → the default tenant; `/t/{tenant}/fhir/…` → a named tenant. Returns the tenant,

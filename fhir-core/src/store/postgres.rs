@@ -261,15 +261,7 @@ impl ResourceStore for PostgresStore {
     }
 
     async fn create_tenant(&self, tenant: &str) -> Result<(), StoreError> {
-        if tenant.is_empty() {
-            return Err(StoreError::Invalid("a tenant name cannot be empty".into()));
-        }
-        self.writer
-            .submit(WriteOp::CreateTenant {
-                tenant: tenant.to_owned(),
-            })
-            .await
-            .map(|_| ())
+        self.writer.create_tenant(tenant).await
     }
 
     async fn list_tenants(&self) -> Result<Vec<String>, StoreError> {

@@ -129,6 +129,17 @@ impl Writer {
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
     }
 
+    /// Creates a tenant.
+    pub(crate) async fn create_tenant(&self, tenant: &str) -> Result<(), StoreError> {
+        if tenant.is_empty() {
+            return Err(StoreError::Invalid("a tenant name cannot be empty".into()));
+        }
+        let op = WriteOp::CreateTenant {
+            tenant: tenant.to_owned(),
+        };
+        self.submit(op).await.map(|_| ())
+    }
+
     /// Creates the first version of a resource (the rules are in [`common::plan`]).
     pub(crate) async fn create(
         &self,
