@@ -3,6 +3,8 @@
 //! - [`model`]: metadata of every R4 resource and datatype, generated from the official definitions;
 //! - [`json`] and [`xml`]: the two wire formats, driven by the model;
 //! - [`validate`]: structural validation of a resource against the model;
+//! - [`fhirpath`]: the FHIRPath engine;
+//! - [`search`]: search parameters, value extraction, parsed search requests and exact matching;
 //! - [`summary`]: the `_summary` and `_elements` subsets of a resource;
 //! - [`store`]: the versioned, multi-tenant resource store (SQLite and PostgreSQL) with its change
 //!   sequence.
@@ -12,9 +14,11 @@
 
 #![warn(missing_docs)]
 
+pub mod fhirpath;
 pub mod json;
 pub mod model;
 pub mod outcome;
+pub mod search;
 pub mod store;
 pub mod summary;
 #[cfg(any(test, feature = "testing"))]

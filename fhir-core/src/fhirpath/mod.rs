@@ -1,0 +1,1 @@
+//! FHIRPath (R4, N1 normative) over JSON resources.

@@ -1,0 +1,1 @@
+//! The R4 compartment definitions.

@@ -1,0 +1,1 @@
+//! Extraction of search parameter values from resources.
