@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod fhirpath;
+pub mod index;
 pub mod json;
 pub mod model;
 pub mod outcome;

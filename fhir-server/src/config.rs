@@ -24,6 +24,16 @@ pub struct Config {
     /// the request's Host header.
     #[arg(long, global = true, env = "FHIR_BASE_URL")]
     pub base_url: Option<String>,
+    /// Directory of the search index (derived from the database, rebuilt when missing);
+    /// `memory` keeps it in memory and rebuilds it at every start. Default: `<data-dir>/index`.
+    #[arg(long, global = true, env = "FHIR_INDEX_DIR")]
+    pub index_dir: Option<PathBuf>,
+    /// Page size of searches without `_count`.
+    #[arg(long, global = true, env = "FHIR_SEARCH_DEFAULT_COUNT", default_value_t = 50)]
+    pub search_default_count: usize,
+    /// Largest page size of searches; a larger `_count` is reduced to it.
+    #[arg(long, global = true, env = "FHIR_SEARCH_MAX_COUNT", default_value_t = 1000)]
+    pub search_max_count: usize,
     /// Largest accepted request body, in bytes (checked before parsing).
     #[arg(long, global = true, env = "FHIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -45,7 +55,29 @@ impl Config {
             data_dir: PathBuf::from("./data"),
             database_url: Some(database_url.into()),
             base_url: None,
+            index_dir: Some(PathBuf::from("memory")),
+            search_default_count: 50,
+            search_max_count: 1000,
             max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+
+    /// Where the search index is kept.
+    pub fn index_location(&self) -> fhir_core::index::IndexLocation {
+        use fhir_core::index::IndexLocation;
+        match &self.index_dir {
+            Some(dir) if dir.as_os_str() == "memory" => IndexLocation::Memory,
+            Some(dir) => IndexLocation::Directory(dir.clone()),
+            None => IndexLocation::Directory(self.data_dir.join("index")),
+        }
+    }
+
+    /// The limits of searches.
+    pub fn search_options(&self) -> fhir_core::index::SearchOptions {
+        fhir_core::index::SearchOptions {
+            default_count: self.search_default_count.min(self.search_max_count),
+            max_count: self.search_max_count,
+            ..fhir_core::index::SearchOptions::default()
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use fhir_core::ResourceStore;
+use fhir_core::index::SearchIndex;
 use fhir_core::store::StoreError;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -23,6 +24,9 @@ pub enum StartupError {
     /// The store could not be opened or migrated.
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    /// The search index could not be opened or brought up to date.
+    #[error("cannot open the search index: {0}")]
+    Index(#[from] fhir_core::index::IndexError),
     /// The listener could not be bound, or serving failed.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
@@ -56,6 +60,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Arc<dyn ResourceStore>,
+    follower: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -71,8 +76,18 @@ impl Application {
         store: Arc<dyn ResourceStore>,
     ) -> Result<Application, StartupError> {
         let listener = TcpListener::bind(config.listen).await?;
+        let started = std::time::Instant::now();
+        let index = SearchIndex::open(config.index_location(), store.clone()).await?;
+        tracing::info!(
+            seq = index.visible_seq(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "search index up to date"
+        );
+        let follower = index.spawn_follower();
         let state = AppState::new(
             store.clone(),
+            index,
+            config.search_options(),
             config.base_url.clone(),
             config.max_body_bytes,
         );
@@ -80,6 +95,7 @@ impl Application {
             listener,
             router: router(state),
             store,
+            follower,
         })
     }
 
@@ -104,6 +120,7 @@ impl Application {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        self.follower.abort();
         self.store.close().await;
         tracing::info!("fhir-server stopped");
         Ok(())

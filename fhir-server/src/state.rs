@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use fhir_core::ResourceStore;
+use fhir_core::index::{SearchIndex, SearchOptions};
 
 use crate::tenant::TenantCache;
 
@@ -15,6 +16,8 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn ResourceStore>,
+    index: Arc<SearchIndex>,
+    search_options: SearchOptions,
     tenants: TenantCache,
     base_url: Option<String>,
     max_body_bytes: usize,
@@ -24,6 +27,8 @@ impl AppState {
     /// State over an open store.
     pub fn new(
         store: Arc<dyn ResourceStore>,
+        index: Arc<SearchIndex>,
+        search_options: SearchOptions,
         base_url: Option<String>,
         max_body_bytes: usize,
     ) -> AppState {
@@ -31,6 +36,8 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                index,
+                search_options,
                 tenants: TenantCache::default(),
                 base_url,
                 max_body_bytes,
@@ -46,6 +53,16 @@ impl AppState {
     /// The store, shared.
     pub fn store_arc(&self) -> Arc<dyn ResourceStore> {
         self.inner.store.clone()
+    }
+
+    /// The search index.
+    pub fn index(&self) -> &Arc<SearchIndex> {
+        &self.inner.index
+    }
+
+    /// The limits of searches.
+    pub fn search_options(&self) -> &SearchOptions {
+        &self.inner.search_options
     }
 
     /// The cache of known tenants.

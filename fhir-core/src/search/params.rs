@@ -49,6 +49,14 @@ impl Registry {
         R4.get_or_init(Registry::default)
     }
 
+    /// The parameters of a type (placeholder).
+    pub fn for_type(&self, resource_type: &str) -> Vec<&SearchParam> {
+        self.params
+            .iter()
+            .filter(|p| p.base.iter().any(|b| b == resource_type))
+            .collect()
+    }
+
     /// The parameter `code` of `resource_type` (including those defined on `Resource` and
     /// `DomainResource`).
     pub fn get(&self, resource_type: &str, code: &str) -> Option<&SearchParam> {

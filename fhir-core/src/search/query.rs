@@ -272,6 +272,9 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// Other result parameters the server passes through to links (`_format`, `_pretty`).
     pub passthrough: Vec<(String, String)>,
+    /// A compartment search (`Patient/123/Observation`): (compartment type, id). Set by the
+    /// server from the path, not parsed from parameters.
+    pub compartment: Option<(String, String)>,
 }
 
 /// A parameter that could not be used.

@@ -25,11 +25,18 @@ pub(crate) const SQLITE: &[Migration] = &[Migration {
 }];
 
 /// The PostgreSQL migrations.
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "indexer_role",
+        sql: include_str!("../../../migrations/postgres/0002_indexer_role.sql"),
+    },
+];
 
 /// An arbitrary key for the advisory lock that serialises the migrations of several processes
 /// opening the same PostgreSQL database at once.

@@ -238,6 +238,20 @@ pub trait ResourceStore: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError>;
 
+    /// The change log of the whole database, every tenant: versions with `seq > after_seq`, in
+    /// `seq` order, at most `limit`. This is the feed of the search index; it is not reachable
+    /// from any request (on PostgreSQL it runs as the read-only role `fhir_indexer`, the only
+    /// one allowed past row-level security).
+    async fn changes_all(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError>;
+
+    /// The highest committed `seq` (0 for an empty database). Every version with a lower or
+    /// equal `seq` is committed and visible, since the sequence is gap-free in commit order.
+    async fn head_seq(&self) -> Result<i64, StoreError>;
+
     /// Stops the writer after the writes in flight; later writes fail.
     async fn close(&self);
 }

@@ -401,6 +401,34 @@ impl ResourceStore for PostgresStore {
         self.fetch_versions(tenant, &sql, &params).await
     }
 
+    async fn changes_all(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let sql = format!(
+            "{}FROM resource_versions v WHERE v.seq > $1 ORDER BY v.seq LIMIT $2",
+            select_versions()
+        );
+        let params = [Param::Int(after_seq), Param::Int(common::limit(limit))];
+        let mut tx = self.pool.begin_with("BEGIN READ ONLY").await?;
+        // The one path past row-level security: the indexer role may read every tenant's
+        // versions (and nothing else); `SET LOCAL` ends with the transaction.
+        sqlx::query("SET LOCAL ROLE fhir_indexer")
+            .execute(&mut *tx)
+            .await?;
+        let entries = fetch_versions(&mut tx, &sql, &params).await?;
+        tx.commit().await?;
+        Ok(entries)
+    }
+
+    async fn head_seq(&self) -> Result<i64, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT value FROM change_counter")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq)
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;

@@ -326,6 +326,27 @@ impl ResourceStore for SqliteStore {
         self.fetch_versions(&sql, &params).await
     }
 
+    async fn changes_all(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let sql = format!(
+            "{}FROM resource_versions v WHERE v.seq > $1 ORDER BY v.seq LIMIT $2",
+            select_versions()
+        );
+        let params = [Param::Int(after_seq), Param::Int(common::limit(limit))];
+        self.fetch_versions(&sql, &params).await
+    }
+
+    async fn head_seq(&self) -> Result<i64, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        let seq: i64 = sqlx::query_scalar("SELECT value FROM change_counter")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(seq)
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         self.read.close().await;
