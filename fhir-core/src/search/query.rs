@@ -945,29 +945,31 @@ impl<'r> Parser<'r> {
             [reference, version] => (unescape(reference), non_empty(unescape(version))),
             _ => return bad("a reference is id, Type/id, a url or url|version"),
         };
-        let (mut resource_type, id, url) = if reference.contains("://")
-            || reference.starts_with("urn:")
-        {
-            let (resource_type, id) = match self.type_and_id(&reference) {
-                Some((t, id)) => (Some(t), Some(id)),
-                None => (None, None),
-            };
-            (resource_type, id, Some(reference))
-        } else {
-            if version.is_some() {
-                return bad("only a url or canonical takes a |version");
-            }
-            if reference.contains('/') {
-                match self.type_and_id(&reference) {
-                    Some((t, id)) if reference.starts_with(t.as_str()) => (Some(t), Some(id), None),
-                    _ => return bad(format!("`{reference}` is not Type/id")),
-                }
-            } else if is_id(&reference) {
-                (None, Some(reference), None)
+        let (mut resource_type, id, url) =
+            if reference.contains("://") || reference.starts_with("urn:") {
+                let (resource_type, id) = match self.type_and_id(&reference) {
+                    Some((t, id)) => (Some(t), Some(id)),
+                    None => (None, None),
+                };
+                (resource_type, id, Some(reference))
             } else {
-                return bad(format!("`{reference}` is not a valid id"));
-            }
-        };
+                if version.is_some() {
+                    return bad("only a url or canonical takes a |version");
+                }
+                if reference.contains('/') {
+                    let segments: Vec<&str> = reference.split('/').collect();
+                    let relative =
+                        segments.len() == 2 || (segments.len() == 4 && segments[2] == "_history");
+                    match self.type_and_id(&reference) {
+                        Some((t, id)) if relative => (Some(t), Some(id), None),
+                        _ => return bad(format!("`{reference}` is not Type/id")),
+                    }
+                } else if is_id(&reference) {
+                    (None, Some(reference), None)
+                } else {
+                    return bad(format!("`{reference}` is not a valid id"));
+                }
+            };
         if let Some(Modifier::Type(target)) = modifier {
             match &resource_type {
                 Some(t) if t != target && url.is_none() => {
@@ -1156,7 +1158,7 @@ fn split_prefix(raw: &str) -> Result<(Prefix, &str), Problem> {
     if bytes.len() < 2 || !bytes[0].is_ascii_alphabetic() {
         return Ok((Prefix::Eq, raw));
     }
-    let prefix = match &raw[..2] {
+    let prefix = match raw.get(..2).unwrap_or_default() {
         "eq" => Prefix::Eq,
         "ne" => Prefix::Ne,
         "gt" => Prefix::Gt,

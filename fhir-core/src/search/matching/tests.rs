@@ -623,7 +623,8 @@ fn dates_every_prefix() {
 #[test]
 fn numbers_every_prefix_with_implicit_precision() {
     use Prefix::*;
-    let cases: &[(Prefix, &str, &[(&str, bool)])] = &[
+    type Case<'a> = (Prefix, &'a str, &'a [(&'a str, bool)]);
+    let cases: &[Case] = &[
         (
             Eq,
             "100",

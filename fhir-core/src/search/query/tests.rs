@@ -427,6 +427,8 @@ fn numbers_take_prefixes_and_decimals() {
         "0x10",
         "NaN",
         "inf",
+        "gé1",
+        "é1",
         "1e1234567",
         "gt",
     ] {
@@ -598,6 +600,8 @@ fn references_in_every_form() {
         ("subject", "Patient/"),
         ("subject", "' OR 1=1 --"),
         ("subject", "Patient/1|2"),
+        ("subject", "PatientX/Patient/1"),
+        ("subject", "Patient/1/_history"),
         ("subject", "a|b|c"),
         ("subject:identifier", "|"),
         ("subject:identifier", "a|b|c"),
@@ -1119,6 +1123,10 @@ fn odd_input_never_panics() {
         "::",
         "\u{0301}",
         "\u{FEFF}",
+        "gé2020",
+        "eé",
+        "aé|b",
+        "é|é|é",
         "🙂|🙂$🙂",
     ];
     for resource_type in [&["Observation"][..], &["Patient"][..], &[][..]] {
