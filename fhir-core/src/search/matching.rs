@@ -1,12 +1,12 @@
 //! Exact matching of search values against extracted values.
 //!
-//! [`matches`] decides whether the values a resource gives for a parameter ([`IndexValue`]s)
+//! [`matches()`] decides whether the values a resource gives for a parameter ([`IndexValue`]s)
 //! satisfy one parsed [`SearchValue`]; [`matches_condition`] applies the OR of a condition's
 //! values (and the AND that `:not` implies).
 //!
 //! Decisions beyond the specification's text:
 //! - **string**: the default match is "the normalised value starts with the normalised search
-//!   text" ([`normalize`]: lower case, accents removed, whitespace collapsed); `:exact` compares
+//!   text" ([`crate::search::normalize_string`]: lower case, accents removed, whitespace collapsed); `:exact` compares
 //!   the texts as they are; `:contains` is a normalised substring match.
 //! - **token**: codes and systems compare case-sensitively (the specification allows code
 //!   systems to say otherwise; none is special-cased). `:text` matches when a normalised text
@@ -168,7 +168,7 @@ pub fn matches(
     )
 }
 
-/// Whether a resource satisfies a condition's values: one of them ([`matches`]), or, for
+/// Whether a resource satisfies a condition's values: one of them ([`matches()`]), or, for
 /// `:not`, none of them (`code:not=a,b` excludes both `a` and `b`).
 pub fn matches_condition(
     path_leaf_type: ParamType,
