@@ -6,8 +6,9 @@
 //!
 //! Decisions beyond the specification's text:
 //! - **string**: the default match is "the normalised value starts with the normalised search
-//!   text" ([`crate::search::normalize_string`]: lower case, accents removed, whitespace collapsed); `:exact` compares
-//!   the texts as they are; `:contains` is a normalised substring match.
+//!   text" ([`crate::search::normalize_string`]: lower case, accents removed, whitespace
+//!   collapsed); `:exact` compares the texts as they are; `:contains` is a normalised substring
+//!   match.
 //! - **token**: codes and systems compare case-sensitively (the specification allows code
 //!   systems to say otherwise; none is special-cased). `:text` matches when a normalised text
 //!   (`Coding.display`, `CodeableConcept.text`, `Identifier.type.text`) starts with the
