@@ -67,4 +67,14 @@ impl Registry {
                     .any(|b| b == resource_type || b == "Resource" || b == "DomainResource")
         })
     }
+
+    /// The parameter with this canonical URL (for the components of composite parameters).
+    pub fn by_url(&self, url: &str) -> Option<&SearchParam> {
+        self.params.iter().find(|p| p.url == url)
+    }
+
+    /// A registry of exactly these parameters (for tests and tenant-defined sets).
+    pub fn from_params(params: Vec<SearchParam>) -> Registry {
+        Registry { params }
+    }
 }
