@@ -11,3 +11,9 @@ mod metadata;
 mod process;
 mod roundtrip;
 mod tenants;
+
+mod search_chain_has;
+mod search_helpers;
+mod search_reference;
+mod search_string;
+mod search_token;
