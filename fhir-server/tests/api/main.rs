@@ -17,3 +17,6 @@ mod search_helpers;
 mod search_reference;
 mod search_string;
 mod search_token;
+mod search_date;
+mod search_number_quantity;
+mod search_uri_composite_special;
