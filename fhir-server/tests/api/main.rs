@@ -20,3 +20,5 @@ mod search_token;
 mod search_date;
 mod search_number_quantity;
 mod search_uri_composite_special;
+mod search_common;
+mod search_results;
