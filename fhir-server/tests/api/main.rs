@@ -22,3 +22,8 @@ mod search_number_quantity;
 mod search_uri_composite_special;
 mod search_common;
 mod search_results;
+mod search_compartment;
+mod search_conditional;
+mod search_bad_input;
+mod search_post;
+mod search_read_your_writes;

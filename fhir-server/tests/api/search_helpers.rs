@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, json_body};
+use crate::helpers::TestApp;
 
 /// The largest page size the server is expected to hand out (`_count` above it is clamped,
 /// not refused). The implementation must not answer with more entries than this on one page.
@@ -157,19 +157,4 @@ pub async fn all_pages(app: &TestApp, query: &str) -> (Vec<String>, usize) {
         }
     }
     (ids, pages)
-}
-
-/// Asserts that `response` has status `status` and an OperationOutcome body; returns the body.
-pub async fn expect_status_outcome(response: reqwest::Response, status: u16) -> Value {
-    crate::helpers::expect_outcome(response, status).await
-}
-
-/// `GET [base]/{query}` and its status.
-pub async fn status_of(app: &TestApp, query: &str) -> u16 {
-    app.get(&format!("/{query}")).await.status().as_u16()
-}
-
-/// The body of a response as JSON (FHIR JSON content type checked).
-pub async fn body(response: reqwest::Response) -> Value {
-    json_body(response).await
 }
