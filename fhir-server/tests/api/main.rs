@@ -27,3 +27,4 @@ mod search_conditional;
 mod search_bad_input;
 mod search_post;
 mod search_read_your_writes;
+mod search_tenants;

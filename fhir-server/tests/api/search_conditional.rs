@@ -49,7 +49,7 @@ async fn conditional_create(backend: Backend) {
     assert_eq!(app.version_count().await, before);
     assert_eq!(
         search_ids(&app, "Patient?identifier=http://acme.org/mrn|c1").await,
-        [id.clone()]
+        [id.as_str()]
     );
     // Two matches: 412, nothing stored.
     let mut other = with_identifier("c1");
