@@ -34,6 +34,9 @@ async fn common_id_and_last_updated(backend: Backend) {
     expect_ids(&app, "Patient?_id=a", &["a"]).await;
     expect_ids(&app, "Patient?_id=a,b", &["a", "b"]).await;
     expect_ids(&app, "Patient?_id=zzz", &[]).await;
+    // AND of two different ids: nothing has both.
+    expect_ids(&app, "Patient?_id=a&_id=b", &[]).await;
+    expect_ids(&app, "Patient?_id:not=a", &["b"]).await;
     // Ids are exact.
     expect_ids(&app, "Patient?_id=A", &[]).await;
     expect_ids(&app, "Patient?_id:missing=false", &["a", "b"]).await;

@@ -227,4 +227,18 @@ async fn quantity_precision_units_and_prefixes(backend: Backend) {
         &["q5", "q7"],
     )
     .await;
+    // :missing: a value that is not a Quantity.
+    put(
+        &app,
+        "Observation/text",
+        json!({"status": "final", "code": {"text": "quantity"}, "valueString": "high"}),
+    )
+    .await;
+    expect_ids(&app, "Observation?value-quantity:missing=true", &["text"]).await;
+    expect_ids(
+        &app,
+        "Observation?value-quantity:missing=false",
+        &["q1", "q2", "q3", "q4", "q5", "q6", "q7"],
+    )
+    .await;
 }
