@@ -12,6 +12,7 @@ crate::on_both_backends!(
     conditional_update,
     conditional_delete,
     concurrent_conditional_creates_make_one_resource,
+    concurrent_conditional_updates_make_one_resource,
 );
 
 fn with_identifier(value: &str) -> Value {
@@ -226,4 +227,31 @@ async fn concurrent_conditional_creates_make_one_resource(backend: Backend) {
         let ids = search_ids(&app, &format!("Patient?{condition}")).await;
         assert_eq!(ids.len(), 1, "round {round}: {ids:?}");
     }
+}
+
+async fn concurrent_conditional_updates_make_one_resource(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let condition = "identifier=http://acme.org/mrn|upd-race";
+    let body = with_identifier("upd-race").to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let request = app
+            .request(Method::PUT, &format!("/Patient?{condition}"))
+            .header("content-type", "application/fhir+json")
+            .body(body.clone());
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort();
+    // The first creates, the others update what it created.
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 201]);
+    let ids = search_ids(&app, &format!("Patient?{condition}")).await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let current = app.get(&format!("/Patient/{}", ids[0])).await;
+    assert_eq!(header(&current, "etag"), "W/\"6\"");
 }
