@@ -124,7 +124,11 @@ fn split_tenant(path: &str) -> Result<(String, String, &str), FhirError> {
 fn takes_body(interaction: &Interaction) -> bool {
     matches!(
         interaction,
-        Interaction::Create(_) | Interaction::Update(..)
+        Interaction::Create(_)
+            | Interaction::Update(..)
+            | Interaction::ConditionalUpdate(_)
+            | Interaction::Search(crate::route::SearchScope { post: true, .. })
+            | Interaction::Everything(_)
     )
 }
 

@@ -30,9 +30,42 @@ pub enum Interaction {
     Update(String, String),
     /// `DELETE [base]/[type]/[id]`.
     Delete(String, String),
+    /// Search: `GET [base]/[type]`, `POST [base]/[type]/_search`, `GET [base]` and
+    /// `POST [base]/_search` (system), `GET [base]/[Compartment]/[id]/[type]` (compartment).
+    Search(SearchScope),
+    /// `PUT [base]/[type]?params`: conditional update.
+    ConditionalUpdate(String),
+    /// `DELETE [base]/[type]?params`: conditional delete.
+    ConditionalDelete(String),
+    /// `GET [base]/Patient/[id]/$everything`.
+    Everything(String),
     /// Interactions of later issues (search, batch/transaction, patch, operations): answered 501.
     NotYet(&'static str),
 }
+
+/// What a search covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchScope {
+    /// The type searched; `None` for a system search (or `*` in a compartment).
+    pub resource_type: Option<String>,
+    /// A compartment: (compartment type, id).
+    pub compartment: Option<(String, String)>,
+    /// `true` for the POST form (parameters in the body too).
+    pub post: bool,
+}
+
+impl SearchScope {
+    fn of_type(resource_type: String, post: bool) -> Interaction {
+        Interaction::Search(SearchScope {
+            resource_type: Some(resource_type),
+            compartment: None,
+            post,
+        })
+    }
+}
+
+/// The types that own a compartment in R4.
+const COMPARTMENTS: [&str; 5] = ["Patient", "Encounter", "RelatedPerson", "Practitioner", "Device"];
 
 /// `true` for a valid logical id: 1–64 of `A-Z a-z 0-9 - .`.
 pub fn is_valid_id(id: &str) -> bool {
@@ -73,6 +106,19 @@ pub fn route(method: &Method, segments: &[&str]) -> Result<Interaction, FhirErro
     match segments {
         [] => match *method {
             Method::POST => Ok(Interaction::NotYet("batch and transaction Bundles")),
+            Method::GET | Method::HEAD => Ok(Interaction::Search(SearchScope {
+                resource_type: None,
+                compartment: None,
+                post: false,
+            })),
+            _ => not_allowed("GET, POST"),
+        },
+        ["_search"] => match *method {
+            Method::POST => Ok(Interaction::Search(SearchScope {
+                resource_type: None,
+                compartment: None,
+                post: true,
+            })),
             _ => not_allowed("POST"),
         },
         ["metadata"] => {
@@ -111,11 +157,11 @@ fn route_type(
     match rest {
         [] => match *method {
             Method::POST => Ok(Interaction::Create(resource_type)),
-            Method::GET | Method::HEAD => Ok(Interaction::NotYet("search")),
-            Method::PUT | Method::PATCH | Method::DELETE => {
-                Ok(Interaction::NotYet("conditional update, patch and delete"))
-            }
-            _ => not_allowed("GET, POST"),
+            Method::GET | Method::HEAD => Ok(SearchScope::of_type(resource_type, false)),
+            Method::PUT => Ok(Interaction::ConditionalUpdate(resource_type)),
+            Method::DELETE => Ok(Interaction::ConditionalDelete(resource_type)),
+            Method::PATCH => Ok(Interaction::NotYet("conditional patch")),
+            _ => not_allowed("GET, POST, PUT, DELETE"),
         },
         ["_history"] => {
             if is_get {
@@ -124,7 +170,10 @@ fn route_type(
                 not_allowed("GET")
             }
         }
-        ["_search"] => Ok(Interaction::NotYet("search")),
+        ["_search"] => match *method {
+            Method::POST => Ok(SearchScope::of_type(resource_type, true)),
+            _ => not_allowed("POST"),
+        },
         [first, ..] if first.starts_with('$') => Ok(Interaction::NotYet("operations")),
         [id] => {
             let id = valid_id(id)?;
@@ -157,7 +206,30 @@ fn route_type(
                 not_allowed("GET")
             }
         }
+        [id, "$everything"] if resource_type == "Patient" => {
+            let id = valid_id(id)?;
+            if is_get || *method == Method::POST {
+                Ok(Interaction::Everything(id))
+            } else {
+                not_allowed("GET, POST")
+            }
+        }
         [_, operation, ..] if operation.starts_with('$') => Ok(Interaction::NotYet("operations")),
+        [id, target] | [id, target, "_search"]
+            if COMPARTMENTS.contains(&resource_type.as_str())
+                && (*target == "*" || Model::r4().resource_type(target).is_some()) =>
+        {
+            let id = valid_id(id)?;
+            let post = rest.len() == 3;
+            if (post && *method != Method::POST) || (!post && !is_get) {
+                return not_allowed(if post { "POST" } else { "GET" });
+            }
+            Ok(Interaction::Search(SearchScope {
+                resource_type: (*target != "*").then(|| (*target).to_owned()),
+                compartment: Some((resource_type, id)),
+                post,
+            }))
+        }
         _ => Err(FhirError::NotFound(
             "no FHIR interaction has this path".into(),
         )),

@@ -19,6 +19,7 @@ struct Inner {
     index: Arc<SearchIndex>,
     search_options: SearchOptions,
     tenants: TenantCache,
+    conditional_locks: crate::interactions::conditional::ConditionalLocks,
     base_url: Option<String>,
     max_body_bytes: usize,
 }
@@ -39,6 +40,7 @@ impl AppState {
                 index,
                 search_options,
                 tenants: TenantCache::default(),
+                conditional_locks: Default::default(),
                 base_url,
                 max_body_bytes,
             }),
@@ -63,6 +65,11 @@ impl AppState {
     /// The limits of searches.
     pub fn search_options(&self) -> &SearchOptions {
         &self.inner.search_options
+    }
+
+    /// The locks of conditional interactions.
+    pub fn conditional_locks(&self) -> &crate::interactions::conditional::ConditionalLocks {
+        &self.inner.conditional_locks
     }
 
     /// The cache of known tenants.

@@ -18,7 +18,7 @@ use super::terms::{self, marker};
 use super::{IndexError, SearchIndex};
 use crate::search::compartments::compartment_params;
 use crate::search::extract::Extractor;
-use crate::search::matching::matches;
+use crate::search::matching::matches_condition;
 use crate::search::query::{Condition, Include, ParamPath, SearchRequest, SearchValue, Summary, TotalMode};
 use crate::search::{IndexValue, ParamType, normalize_string};
 
@@ -300,9 +300,7 @@ impl Run<'_> {
                         check.code,
                         &resource,
                     );
-                    check.values.iter().any(|value| {
-                        matches(check.param_type, check.modifier, value, &indexed)
-                    })
+                    matches_condition(check.param_type, check.modifier, check.values, &indexed)
                 });
                 if !keep {
                     continue;

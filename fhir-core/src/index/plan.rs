@@ -223,6 +223,7 @@ fn value_query(
             id,
             url,
             identifier,
+            ..
         } => {
             if let Some((system, value)) = identifier {
                 return match (system, value) {

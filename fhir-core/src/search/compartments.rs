@@ -5,3 +5,9 @@ pub fn compartment_params(compartment: &str, resource_type: &str) -> Option<&'st
     let _ = (compartment, resource_type);
     None
 }
+
+/// The types that have parameters in a compartment (placeholder).
+pub fn compartment_types(compartment: &str) -> Vec<&'static str> {
+    let _ = compartment;
+    Vec::new()
+}

@@ -598,16 +598,3 @@ fn haversine_km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
     2.0 * 6_371.008_8 * a.sqrt().min(1.0).asin()
 }
 
-use crate::search::query::{Modifier, SearchValue};
-use crate::search::{IndexValue, ParamType};
-
-/// Whether a resource whose parameter has the values `indexed` satisfies one search value.
-pub fn matches(
-    param_type: ParamType,
-    modifier: Option<&Modifier>,
-    value: &SearchValue,
-    indexed: &[IndexValue],
-) -> bool {
-    let _ = (param_type, modifier, value, indexed);
-    true
-}

@@ -765,9 +765,6 @@ impl<'r> Parser<'r> {
         let Some(param) = self.lookup(types, code) else {
             return self.unknown_param(types, code);
         };
-        if matches!(code, "_text" | "_content") {
-            return bad(format!("full-text search (`{code}`) is not supported"));
-        }
         let modifier = modifier.map(|m| self.modifier(param, m)).transpose()?;
         Ok((
             ParamPath::Direct {

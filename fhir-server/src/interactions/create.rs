@@ -9,11 +9,8 @@ use crate::error::FhirError;
 use crate::response::FhirResponse;
 
 pub async fn create(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
-    if request.headers.contains_key("if-none-exist") {
-        // Conditional create needs search; refusing is safer than creating a duplicate.
-        return Err(FhirError::NotImplemented(
-            "conditional create (If-None-Exist) is not implemented by this server yet".into(),
-        ));
+    if let Some(response) = super::conditional::create_if_none_exist(request, resource_type).await? {
+        return Ok(response);
     }
     // The spec says a server SHALL ignore an id in the body of a create.
     let resource = resource_from_body(request, resource_type, None)?;

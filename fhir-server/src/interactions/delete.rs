@@ -13,6 +13,21 @@ use crate::error::FhirError;
 use crate::headers::{ReturnPreference, etag, if_match, return_preference};
 use crate::response::{Body, FhirResponse};
 
+/// The answer to a conditional delete that matched nothing.
+pub fn delete_none(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
+    let message = format!("no {resource_type} matches the criteria; nothing changed");
+    Ok(
+        if return_preference(&request.headers) == ReturnPreference::OperationOutcome {
+            FhirResponse::new(
+                StatusCode::OK,
+                Body::Resource(operation_outcome(&[Issue::information("informational", message)])),
+            )
+        } else {
+            FhirResponse::new(StatusCode::NO_CONTENT, Body::Empty)
+        },
+    )
+}
+
 pub async fn delete(
     request: &FhirRequest,
     resource_type: &str,

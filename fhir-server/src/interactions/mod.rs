@@ -2,10 +2,13 @@
 //! and answering with a stored version.
 
 mod capabilities;
+pub mod conditional;
 mod create;
 mod delete;
 mod history;
+mod everything;
 mod read;
+pub mod search;
 mod update;
 mod vread;
 
@@ -48,6 +51,14 @@ pub async fn run(
         Interaction::HistoryInstance(resource_type, id) => {
             history::history(&request, Some(&resource_type), Some(&id)).await
         }
+        Interaction::Search(scope) => search::search(&request, &scope).await,
+        Interaction::ConditionalUpdate(resource_type) => {
+            conditional::update(&request, &resource_type).await
+        }
+        Interaction::ConditionalDelete(resource_type) => {
+            conditional::delete(&request, &resource_type).await
+        }
+        Interaction::Everything(id) => everything::everything(&request, &id).await,
         Interaction::NotYet(what) => Err(FhirError::NotImplemented(format!(
             "{what} is not implemented by this server yet"
         ))),

@@ -1,0 +1,202 @@
+//! Conditional create (`If-None-Exist`), conditional update (`PUT [type]?criteria`) and
+//! conditional delete (`DELETE [type]?criteria`): the criteria are a search; several matches
+//! give 412.
+//!
+//! Two identical conditional creates sent at once must make one resource. Each conditional
+//! interaction holds the lock of its (tenant, type) stripe from its search to the end of its
+//! write; since a search makes every acknowledged write visible first, the second request sees
+//! the first one's resource. The lock is per process: several server nodes on one PostgreSQL
+//! database do not share it.
+
+use std::hash::{Hash, Hasher};
+
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_LOCATION, LOCATION};
+use fhir_core::index::Hit;
+use fhir_core::search::query::{Condition, ParseProblem};
+
+use super::{resource_from_body, version_url, write_response};
+use crate::context::FhirRequest;
+use crate::error::FhirError;
+use crate::headers::if_match;
+use crate::interactions::search::parse_request;
+use crate::response::FhirResponse;
+
+/// Stripes of locks for conditional interactions.
+#[derive(Debug)]
+pub struct ConditionalLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Default for ConditionalLocks {
+    fn default() -> Self {
+        ConditionalLocks {
+            stripes: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+}
+
+impl ConditionalLocks {
+    /// Locks the stripe of a tenant's type.
+    pub async fn lock(&self, tenant: &str, resource_type: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (tenant, resource_type).hash(&mut hasher);
+        let stripe = (hasher.finish() % self.stripes.len() as u64) as usize;
+        self.stripes[stripe].lock().await
+    }
+}
+
+/// The matches of criteria given as a query string (at most 2: one is enough to know).
+async fn matches(
+    request: &FhirRequest,
+    resource_type: &str,
+    params: &[(String, String)],
+) -> Result<Vec<Hit>, FhirError> {
+    let search_params: Vec<(String, String)> = params
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "_format" | "_pretty"))
+        .cloned()
+        .collect();
+    if search_params.is_empty() {
+        return Err(FhirError::BadRequest(
+            "a conditional interaction needs search criteria".into(),
+        ));
+    }
+    let (search, problems) = parse_request(request, &[resource_type.to_owned()], &search_params)?;
+    // Ignoring a criterion would widen the match: every problem is refused here.
+    refuse(&problems)?;
+    let conditions: Vec<Condition> = search.conditions;
+    if conditions.is_empty() {
+        return Err(FhirError::BadRequest(
+            "a conditional interaction needs search criteria".into(),
+        ));
+    }
+    request
+        .state
+        .index()
+        .find(&request.tenant, resource_type, conditions, 2)
+        .await
+        .map_err(|e| FhirError::BadRequest(e.to_string()))
+}
+
+fn refuse(problems: &[ParseProblem]) -> Result<(), FhirError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(FhirError::Issues {
+        status: StatusCode::BAD_REQUEST,
+        issues: problems
+            .iter()
+            .map(|p| fhir_core::Issue::at("invalid", p.param.clone(), p.message.clone()))
+            .collect(),
+    })
+}
+
+fn multiple(resource_type: &str) -> FhirError {
+    FhirError::PreconditionFailed(format!(
+        "the criteria match more than one {resource_type}"
+    ))
+}
+
+/// Conditional create: `If-None-Exist: identifier=x`. `None` when there is no header.
+pub async fn create_if_none_exist(
+    request: &FhirRequest,
+    resource_type: &str,
+) -> Result<Option<FhirResponse>, FhirError> {
+    let Some(header) = request.headers.get("if-none-exist") else {
+        return Ok(None);
+    };
+    let criteria = header
+        .to_str()
+        .map_err(|_| FhirError::BadRequest("If-None-Exist is not text".into()))?;
+    // Accept `identifier=x`, `?identifier=x` and `Patient?identifier=x`.
+    let query = criteria.split_once('?').map_or(criteria, |(_, q)| q);
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let resource = resource_from_body(request, resource_type, None)?;
+    let _guard = request.state.conditional_locks().lock(&request.tenant, resource_type).await;
+    let found = matches(request, resource_type, &params).await?;
+    match found.as_slice() {
+        [] => {
+            let id = uuid::Uuid::new_v4().to_string();
+            let stored = request
+                .state
+                .store()
+                .create(&request.tenant, resource_type, &id, resource)
+                .await?;
+            let location = version_url(request, &stored);
+            Ok(Some(
+                write_response(request, StatusCode::CREATED, &stored, format!("created {resource_type}/{id}"))
+                    .header(LOCATION, &location),
+            ))
+        }
+        [existing] => {
+            let stored = request
+                .state
+                .store()
+                .read(&request.tenant, resource_type, &existing.id)
+                .await?
+                .ok_or_else(|| FhirError::Conflict(format!("{resource_type}/{} changed meanwhile", existing.id)))?;
+            let location = version_url(request, &stored);
+            Ok(Some(
+                write_response(
+                    request,
+                    StatusCode::OK,
+                    &stored,
+                    format!("{resource_type}/{} matches If-None-Exist; nothing created", existing.id),
+                )
+                .header(LOCATION, &location),
+            ))
+        }
+        _ => Err(multiple(resource_type)),
+    }
+}
+
+/// `PUT [base]/[type]?criteria`.
+pub async fn update(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
+    let expected_version = if_match(&request.headers)?;
+    let resource = resource_from_body(request, resource_type, None)?;
+    let body_id = resource.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    let _guard = request.state.conditional_locks().lock(&request.tenant, resource_type).await;
+    let found = matches(request, resource_type, &request.params).await?;
+    let id = match (found.as_slice(), body_id) {
+        ([], Some(id)) => id,
+        ([], None) => uuid::Uuid::new_v4().to_string(),
+        ([existing], Some(id)) if id != existing.id => {
+            return Err(FhirError::BadRequest(format!(
+                "the body's id '{id}' is not the id of the matching resource '{}'",
+                existing.id
+            )));
+        }
+        ([existing], _) => existing.id.clone(),
+        _ => return Err(multiple(resource_type)),
+    };
+    let mut resource = resource;
+    if let Some(object) = resource.as_object_mut() {
+        object.insert("id".into(), serde_json::Value::String(id.clone()));
+    }
+    let outcome = request
+        .state
+        .store()
+        .update(&request.tenant, resource_type, &id, resource, expected_version)
+        .await?;
+    let stored = &outcome.resource;
+    let url = version_url(request, stored);
+    Ok(if outcome.created {
+        write_response(request, StatusCode::CREATED, stored, format!("created {resource_type}/{id}"))
+            .header(LOCATION, &url)
+    } else {
+        write_response(request, StatusCode::OK, stored, format!("updated {resource_type}/{id}"))
+            .header(CONTENT_LOCATION, &url)
+    })
+}
+
+/// `DELETE [base]/[type]?criteria`: deletes the one match; no match changes nothing (204).
+pub async fn delete(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
+    let _guard = request.state.conditional_locks().lock(&request.tenant, resource_type).await;
+    let found = matches(request, resource_type, &request.params).await?;
+    match found.as_slice() {
+        [] => super::delete::delete_none(request, resource_type),
+        [existing] => super::delete::delete(request, resource_type, &existing.id.clone()).await,
+        _ => Err(multiple(resource_type)),
+    }
+}

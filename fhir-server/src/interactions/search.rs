@@ -1,0 +1,236 @@
+//! Search at type, system and compartment level (GET and POST `_search`), and the Bundle of a
+//! result page: `self`, `first`, `next` and `previous` links with keyset cursors, `total`,
+//! entries in `match`, `include` and `outcome` mode, `_summary` and `_elements`.
+
+use axum::http::StatusCode;
+use fhir_core::index::{Hit, SearchError, SearchPage};
+use fhir_core::outcome::{Severity, operation_outcome};
+use fhir_core::search::compartments::compartment_types;
+use fhir_core::search::query::{ParseProblem, SearchRequest, Summary, parse};
+use fhir_core::summary::{SummaryMode, select_elements, summarize};
+use fhir_core::time::{format_instant, now_millis};
+use fhir_core::Issue;
+use serde_json::{Map, Value, json};
+
+use crate::context::FhirRequest;
+use crate::error::FhirError;
+use crate::response::{Body, FhirResponse};
+use crate::route::SearchScope;
+
+pub async fn search(request: &FhirRequest, scope: &SearchScope) -> Result<FhirResponse, FhirError> {
+    let params = search_params(request, scope.post)?;
+    let types = match (&scope.resource_type, &scope.compartment) {
+        (Some(resource_type), _) => vec![resource_type.clone()],
+        (None, Some((compartment, _))) => compartment_types(compartment)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let (mut search, warnings) = parse_request(request, &types, &params)?;
+    search.compartment = scope.compartment.clone();
+    let path = match (&scope.resource_type, &scope.compartment) {
+        (Some(t), Some((c, id))) => format!("{}/{c}/{id}/{t}", request.base),
+        (None, Some((c, id))) => format!("{}/{c}/{id}/*", request.base),
+        (Some(t), None) => format!("{}/{t}", request.base),
+        (None, None) => request.base.clone(),
+    };
+    let link_params = link_params(&params, &warnings);
+    run(request, search, &path, &link_params, &warnings).await
+}
+
+/// Runs a parsed search and answers with its Bundle.
+pub async fn run(
+    request: &FhirRequest,
+    search: SearchRequest,
+    path: &str,
+    link_params: &[(String, String)],
+    warnings: &[ParseProblem],
+) -> Result<FhirResponse, FhirError> {
+    let summary = search.summary;
+    let elements = search.elements.clone();
+    let cursor = search.cursor.clone();
+    let page = request
+        .state
+        .index()
+        .search(&request.tenant, search, request.state.search_options().clone())
+        .await
+        .map_err(search_error)?;
+    let bundle = bundle(request, &page, path, link_params, cursor.as_deref(), summary, &elements, warnings)?;
+    Ok(FhirResponse::new(StatusCode::OK, Body::Resource(bundle)))
+}
+
+/// The parameters of the query string, and for POST those of the form body.
+pub fn search_params(request: &FhirRequest, post: bool) -> Result<Vec<(String, String)>, FhirError> {
+    let mut params = request.params.clone();
+    if post && !request.body.is_empty() {
+        let content_type = request
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            return Err(FhirError::UnsupportedMediaType(format!(
+                "a POST search takes application/x-www-form-urlencoded parameters, not '{content_type}'"
+            )));
+        }
+        params.extend(form_urlencoded::parse(&request.body).into_owned());
+    }
+    Ok(params)
+}
+
+/// Parses the parameters; refuses malformed ones, and unknown ones under
+/// `Prefer: handling=strict`. Returns the problems to report in the Bundle.
+pub fn parse_request(
+    request: &FhirRequest,
+    types: &[String],
+    params: &[(String, String)],
+) -> Result<(SearchRequest, Vec<ParseProblem>), FhirError> {
+    let registry = request.state.index().registry(&request.tenant);
+    let parsed = parse(types, params, &registry);
+    let strict = request
+        .headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"));
+    let refused: Vec<Issue> = parsed
+        .problems
+        .iter()
+        .filter(|p| strict || !p.unknown)
+        .map(|p| {
+            let code = if p.unknown { "not-supported" } else { "invalid" };
+            Issue::at(code, p.param.clone(), p.message.clone())
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(FhirError::Issues {
+            status: StatusCode::BAD_REQUEST,
+            issues: refused,
+        });
+    }
+    Ok((parsed.request, parsed.problems))
+}
+
+fn search_error(error: SearchError) -> FhirError {
+    match error {
+        SearchError::BadRequest(message) => FhirError::BadRequest(message),
+        SearchError::TooCostly(message) => FhirError::Issues {
+            status: StatusCode::BAD_REQUEST,
+            issues: vec![Issue::error("too-costly", message)],
+        },
+        SearchError::Index(error) => FhirError::Internal(error.to_string()),
+    }
+}
+
+/// The parameters links repeat: all but the cursor and the ignored ones.
+pub fn link_params(params: &[(String, String)], ignored: &[ParseProblem]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .filter(|(name, _)| name != "_cursor" && !ignored.iter().any(|p| &p.param == name))
+        .cloned()
+        .collect()
+}
+
+fn page_url(path: &str, params: &[(String, String)], cursor: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        query.append_pair(name, value);
+    }
+    if let Some(cursor) = cursor {
+        query.append_pair("_cursor", cursor);
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bundle(
+    request: &FhirRequest,
+    page: &SearchPage,
+    path: &str,
+    params: &[(String, String)],
+    cursor: Option<&str>,
+    summary: Option<Summary>,
+    elements: &[String],
+    warnings: &[ParseProblem],
+) -> Result<Value, FhirError> {
+    let mut links = vec![json!({ "relation": "self", "url": page_url(path, params, cursor) })];
+    links.push(json!({ "relation": "first", "url": page_url(path, params, None) }));
+    if let Some(previous) = &page.previous {
+        links.push(json!({ "relation": "previous", "url": page_url(path, params, Some(&previous.encode())) }));
+    }
+    if let Some(next) = &page.next {
+        links.push(json!({ "relation": "next", "url": page_url(path, params, Some(&next.encode())) }));
+    }
+    let mut entries = Vec::with_capacity(page.matches.len() + page.includes.len() + 1);
+    for hit in &page.matches {
+        entries.push(entry(request, hit, "match", summary, elements)?);
+    }
+    for hit in &page.includes {
+        entries.push(entry(request, hit, "include", summary, elements)?);
+    }
+    if !warnings.is_empty() {
+        let issues: Vec<Issue> = warnings
+            .iter()
+            .map(|p| Issue {
+                severity: Severity::Warning,
+                code: "not-supported",
+                diagnostics: format!("the parameter '{}' was ignored: {}", p.param, p.message),
+                expression: Some(p.param.clone()),
+            })
+            .collect();
+        entries.push(json!({
+            "resource": operation_outcome(&issues),
+            "search": { "mode": "outcome" }
+        }));
+    }
+    let mut bundle = Map::new();
+    bundle.insert("resourceType".into(), json!("Bundle"));
+    bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
+    bundle.insert("meta".into(), json!({ "lastUpdated": format_instant(now_millis()) }));
+    bundle.insert("type".into(), json!("searchset"));
+    if let Some(total) = page.total {
+        bundle.insert("total".into(), json!(total));
+    }
+    bundle.insert("link".into(), Value::Array(links));
+    if !entries.is_empty() {
+        bundle.insert("entry".into(), Value::Array(entries));
+    }
+    Ok(Value::Object(bundle))
+}
+
+fn entry(
+    request: &FhirRequest,
+    hit: &Hit,
+    mode: &str,
+    summary: Option<Summary>,
+    elements: &[String],
+) -> Result<Value, FhirError> {
+    let resource = fhir_core::json::parse(hit.body.as_bytes()).map_err(|e| {
+        FhirError::Internal(format!("indexed resource is not valid JSON: {}", e.message))
+    })?;
+    let resource = match summary {
+        Some(Summary::True) => summarize(&resource, SummaryMode::True),
+        Some(Summary::Text) => summarize(&resource, SummaryMode::Text),
+        Some(Summary::Data) => summarize(&resource, SummaryMode::Data),
+        _ if !elements.is_empty() && mode == "match" => {
+            let names: Vec<&str> = elements.iter().map(String::as_str).collect();
+            select_elements(&resource, &names)
+        }
+        _ => resource,
+    };
+    Ok(json!({
+        "fullUrl": format!("{}/{}/{}", request.base, hit.resource_type, hit.id),
+        "resource": resource,
+        "search": { "mode": mode }
+    }))
+}
