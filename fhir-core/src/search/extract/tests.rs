@@ -1,0 +1,404 @@
+use std::io::Read;
+
+use serde_json::json;
+
+use super::*;
+use crate::search::params::tests::package_file;
+
+fn extractor() -> &'static Extractor {
+    Extractor::r4()
+}
+
+fn token(system: &str, code: &str, text: &[&str]) -> IndexValue {
+    IndexValue::Token {
+        system: (!system.is_empty()).then(|| system.to_owned()),
+        code: Some(code.to_owned()),
+        text: text.iter().map(|t| (*t).to_owned()).collect(),
+        of_type: Vec::new(),
+    }
+}
+
+fn reference(ty: Option<&str>, id: Option<&str>, url: Option<&str>) -> IndexValue {
+    IndexValue::Reference {
+        resource_type: ty.map(str::to_owned),
+        id: id.map(str::to_owned),
+        url: url.map(str::to_owned),
+        identifier: None,
+    }
+}
+
+fn quantity(value: &str, system: &str, code: &str, unit: &str) -> IndexValue {
+    IndexValue::Quantity {
+        value: value.to_owned(),
+        system: Some(system.to_owned()),
+        code: Some(code.to_owned()),
+        unit: Some(unit.to_owned()),
+    }
+}
+
+fn date(text: &str) -> IndexValue {
+    let (start, end) = crate::time::parse_range(text).unwrap();
+    IndexValue::Date { start, end }
+}
+
+/// Every JSON resource of the package (but the definition bundles), by file name.
+fn all_examples() -> Vec<(String, Value)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/definitions/hl7.fhir.r4.examples-4.0.1.tgz"
+    );
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut examples = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.ends_with("package.json") || name.contains(".index.")
+        {
+            continue;
+        }
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        if value["resourceType"].is_string() {
+            examples.push((name, value));
+        }
+    }
+    examples
+}
+
+fn example(name: &str) -> Value {
+    package_file(name)
+}
+
+#[test]
+fn observation_example() {
+    let observation = example("Observation-example.json");
+    let x = extractor();
+    let code = x.extract_param("Observation", "code", &observation);
+    assert_eq!(code.len(), 4);
+    assert_eq!(
+        code[0],
+        token("http://loinc.org", "29463-7", &["Body Weight"])
+    );
+    assert_eq!(
+        x.extract_param("Observation", "value-quantity", &observation),
+        [quantity("185", "http://unitsofmeasure.org", "[lb_av]", "lbs")]
+    );
+    assert_eq!(
+        x.extract_param("Observation", "subject", &observation),
+        [reference(Some("Patient"), Some("example"), None)]
+    );
+    assert_eq!(
+        x.extract_param("Observation", "patient", &observation),
+        [reference(Some("Patient"), Some("example"), None)]
+    );
+    assert_eq!(
+        x.extract_param("Observation", "date", &observation),
+        [date("2016-03-28")]
+    );
+    assert_eq!(
+        x.extract_param("Observation", "_id", &observation),
+        [token("", "example", &[])]
+    );
+    let composite = x.extract_param("Observation", "code-value-quantity", &observation);
+    assert_eq!(composite.len(), 1);
+    let IndexValue::Composite(parts) = &composite[0] else {
+        panic!("{composite:?}")
+    };
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].len(), 4);
+    assert_eq!(
+        parts[1],
+        [quantity("185", "http://unitsofmeasure.org", "[lb_av]", "lbs")]
+    );
+    let all = x.extract("Observation", &observation);
+    let codes: Vec<&str> = all.iter().map(|(p, _)| p.code.as_str()).collect();
+    for expected in ["_id", "code", "subject", "patient", "status", "_text", "_content"] {
+        assert!(codes.contains(&expected), "{expected} in {codes:?}");
+    }
+    assert!(!codes.contains(&"component-code"));
+}
+
+#[test]
+fn subject_of_another_type_is_not_patient() {
+    let observation = json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": "http://example.org/fhir/Group/g1/_history/2"},
+        "performer": [{"reference": "#p1"}, {"reference": "urn:uuid:1234"}],
+        "contained": [{"resourceType": "Practitioner", "id": "p1"}]
+    });
+    let x = extractor();
+    assert!(x.extract_param("Observation", "patient", &observation).is_empty());
+    assert_eq!(
+        x.extract_param("Observation", "subject", &observation),
+        [reference(
+            Some("Group"),
+            Some("g1"),
+            Some("http://example.org/fhir/Group/g1/_history/2")
+        )]
+    );
+    assert_eq!(
+        x.extract_param("Observation", "performer", &observation),
+        [
+            reference(Some("Practitioner"), None, Some("#p1")),
+            reference(None, None, Some("urn:uuid:1234"))
+        ]
+    );
+    assert_eq!(
+        x.extract_param("Observation", "code", &observation),
+        [IndexValue::Token {
+            system: None,
+            code: None,
+            text: vec!["x".to_owned()],
+            of_type: Vec::new()
+        }]
+    );
+    let with_contained_patient = json!({
+        "resourceType": "Observation",
+        "subject": {"reference": "#p"},
+        "contained": [{"resourceType": "Patient", "id": "p"}]
+    });
+    assert_eq!(
+        x.extract_param("Observation", "patient", &with_contained_patient),
+        [reference(Some("Patient"), None, Some("#p"))]
+    );
+}
+
+#[test]
+fn blood_pressure_components() {
+    let observation = example("Observation-blood-pressure.json");
+    let x = extractor();
+    let composite = x.extract_param("Observation", "component-code-value-quantity", &observation);
+    assert_eq!(composite.len(), 2);
+    let IndexValue::Composite(parts) = &composite[0] else {
+        panic!("{composite:?}")
+    };
+    assert_eq!(parts[0][0], token("http://loinc.org", "8480-6", &["Systolic blood pressure"]));
+    assert_eq!(
+        parts[1],
+        [quantity("107", "http://unitsofmeasure.org", "mm[Hg]", "mmHg")]
+    );
+    let values = x.extract_param("Observation", "component-value-quantity", &observation);
+    assert_eq!(values.len(), 2);
+    // combo-code covers the code and the component codes.
+    let combo = x.extract_param("Observation", "combo-code", &observation);
+    assert!(combo.len() > 3);
+    let combo_composite = x.extract_param("Observation", "combo-code-value-quantity", &observation);
+    assert_eq!(combo_composite.len(), 2, "the root has no value");
+}
+
+#[test]
+fn patient_example() {
+    let patient = example("Patient-example.json");
+    let x = extractor();
+    let names: Vec<IndexValue> = ["Chalmers", "Peter", "James", "Jim", "Windsor", "Peter", "James"]
+        .iter()
+        .map(|s| IndexValue::String((*s).to_owned()))
+        .collect();
+    assert_eq!(x.extract_param("Patient", "name", &patient), names);
+    assert_eq!(
+        x.extract_param("Patient", "family", &patient),
+        [
+            IndexValue::String("Chalmers".to_owned()),
+            IndexValue::String("Windsor".to_owned())
+        ]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "birthdate", &patient),
+        [date("1974-12-25")]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "identifier", &patient),
+        [IndexValue::Token {
+            system: Some("urn:oid:1.2.36.146.595.217.0.1".to_owned()),
+            code: Some("12345".to_owned()),
+            text: Vec::new(),
+            of_type: vec![(
+                Some("http://terminology.hl7.org/CodeSystem/v2-0203".to_owned()),
+                Some("MR".to_owned())
+            )],
+        }]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "phone", &patient),
+        [
+            token("", "(03) 5555 6473", &[]),
+            token("", "(03) 3410 5613", &[]),
+            token("", "(03) 5555 8834", &[])
+        ]
+    );
+    assert!(x.extract_param("Patient", "email", &patient).is_empty());
+    assert_eq!(
+        x.extract_param("Patient", "deceased", &patient),
+        [token("", "false", &[])]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "organization", &patient),
+        [reference(Some("Organization"), Some("1"), None)]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "gender", &patient),
+        [token("", "male", &[])]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "active", &patient),
+        [token("", "true", &[])]
+    );
+    let address = x.extract_param("Patient", "address", &patient);
+    assert!(address.contains(&IndexValue::String("PleasantVille".to_owned())));
+    assert!(address.contains(&IndexValue::String("534 Erewhon St".to_owned())));
+    let text = x.extract_param("Patient", "_text", &patient);
+    assert_eq!(text.len(), 1);
+    let deceased = json!({"resourceType": "Patient", "deceasedDateTime": "2015-02-14T13:42:00+10:00"});
+    assert_eq!(
+        x.extract_param("Patient", "deceased", &deceased),
+        [token("", "true", &[])]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "death-date", &deceased),
+        [date("2015-02-14T13:42:00+10:00")]
+    );
+}
+
+#[test]
+fn periods_lengths_and_positions() {
+    let x = extractor();
+    let encounter = example("Encounter-f001.json");
+    assert_eq!(
+        x.extract_param("Encounter", "length", &encounter),
+        [quantity("140", "http://unitsofmeasure.org", "min", "min")]
+    );
+    let open = json!({"resourceType": "Encounter", "period": {"start": "2020-01-01"}});
+    assert_eq!(
+        x.extract_param("Encounter", "date", &open),
+        [IndexValue::Date {
+            start: crate::time::parse_range("2020-01-01").unwrap().0,
+            end: i64::MAX
+        }]
+    );
+    let closed = json!({"resourceType": "Encounter", "period": {"start": "2020-01-01T10:00:00Z", "end": "2020-01-02"}});
+    assert_eq!(
+        x.extract_param("Encounter", "date", &closed),
+        [IndexValue::Date {
+            start: crate::time::parse_range("2020-01-01T10:00:00Z").unwrap().0,
+            end: crate::time::parse_range("2020-01-02").unwrap().1
+        }]
+    );
+    let location = example("Location-1.json");
+    assert_eq!(
+        x.extract_param("Location", "near", &location),
+        [IndexValue::Position {
+            latitude: 42.25475478,
+            longitude: -83.6945691
+        }]
+    );
+    let money: Value = serde_json::from_str(
+        r#"{"resourceType": "Invoice", "totalNet": {"value": 12.50, "currency": "EUR"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        x.extract_param("Invoice", "totalnet", &money),
+        [IndexValue::Quantity {
+            value: "12.50".to_owned(),
+            system: Some(CURRENCY_SYSTEM.to_owned()),
+            code: Some("EUR".to_owned()),
+            unit: None
+        }]
+    );
+    let timing = json!({"resourceType": "CarePlan", "activity": [{"detail": {"scheduledTiming": {
+        "event": ["2020-05-01"], "repeat": {"boundsPeriod": {"start": "2020-06-01", "end": "2020-06-30"}}}}}]});
+    assert_eq!(x.extract_param("CarePlan", "activity-date", &timing).len(), 2);
+    let canonical = json!({"resourceType": "Questionnaire", "derivedFrom": ["http://x.org/fhir/Questionnaire/q1|2.0"]});
+    assert_eq!(
+        x.extract_param("Questionnaire", "definition", &canonical),
+        [reference(
+            Some("Questionnaire"),
+            Some("q1"),
+            Some("http://x.org/fhir/Questionnaire/q1")
+        )]
+    );
+}
+
+#[test]
+fn molecular_sequence_composites_use_the_resource() {
+    let x = extractor();
+    let sequence = json!({
+        "resourceType": "MolecularSequence",
+        "type": "dna",
+        "coordinateSystem": 0,
+        "referenceSeq": {"chromosome": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/chromosome-human", "code": "1"}]}, "windowStart": 22125500, "windowEnd": 22125510},
+        "variant": [{"start": 22125503, "end": 22125504}]
+    });
+    let values = x.extract_param("MolecularSequence", "chromosome-variant-coordinate", &sequence);
+    assert_eq!(values.len(), 1);
+    let IndexValue::Composite(parts) = &values[0] else {
+        panic!("{values:?}")
+    };
+    assert_eq!(parts[1], [IndexValue::Number("22125503".to_owned())]);
+}
+
+#[test]
+fn custom_parameters_with_extensions() {
+    let custom = SearchParam::from_resource(&json!({
+        "resourceType": "SearchParameter",
+        "url": "http://example.org/SearchParameter/eye",
+        "code": "eye",
+        "base": ["Patient"],
+        "type": "token",
+        "expression": "Patient.extension('http://example.org/eye').value"
+    }))
+    .unwrap();
+    let registry = Registry::with_custom(Registry::r4(), vec![custom]);
+    let x = Extractor::new(&registry);
+    let patient = json!({"resourceType": "Patient", "extension": [
+        {"url": "http://example.org/other", "valueCode": "no"},
+        {"url": "http://example.org/eye", "valueCode": "blue"}]});
+    assert_eq!(x.extract_param("Patient", "eye", &patient), [token("", "blue", &[])]);
+}
+
+#[test]
+fn official_expressions_compile() {
+    let unsupported = extractor().unsupported_expressions();
+    for (param, reason) in &unsupported {
+        println!("unsupported: {} {:?}: {reason}", param.url, param.expression);
+    }
+    assert!(unsupported.is_empty(), "{} unsupported", unsupported.len());
+}
+
+/// Extracts every parameter from every example of the package: nothing panics.
+#[test]
+fn extracts_from_every_example() {
+    let x = extractor();
+    let examples = all_examples();
+    assert!(examples.len() > 2000, "{}", examples.len());
+    let mut values = 0usize;
+    let mut resources = 0usize;
+    let mut stack: Vec<&Value> = examples.iter().map(|(_, v)| v).collect();
+    let start = std::time::Instant::now();
+    while let Some(resource) = stack.pop() {
+        let Some(ty) = resource["resourceType"].as_str() else {
+            continue;
+        };
+        resources += 1;
+        for (_, found) in x.extract(ty, resource) {
+            values += found.len();
+        }
+        for entry in resource["entry"].as_array().into_iter().flatten() {
+            if entry["resource"].is_object() {
+                stack.push(&entry["resource"]);
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{} files, {resources} resources (with bundle entries), {values} values, {:?} ({:?} per resource)",
+        examples.len(),
+        elapsed,
+        elapsed / resources.max(1) as u32
+    );
+}
