@@ -26,9 +26,12 @@ pub const COMPARTMENTS: [&str; 5] = [
     "Device",
 ];
 
-/// The serialised form: compartment code → resource type → parameter codes, with only the
-/// resource types that have parameters.
-type CompartmentData = Vec<(String, Vec<(String, Vec<String>)>)>;
+/// One compartment as generated: its code and, for each resource type with parameters, the
+/// parameter codes.
+pub type Compartment = (String, Vec<(String, Vec<String>)>);
+
+/// The serialised form (the content of `compartments.json`).
+type CompartmentData = Vec<Compartment>;
 
 /// Loaded definitions: compartment → resource type → parameters.
 struct Compartments {
@@ -79,7 +82,7 @@ pub fn compartment_types(compartment: &str) -> Vec<&'static str> {
 }
 
 /// Reads one CompartmentDefinition into its code and the types with parameters.
-pub fn from_definition(definition: &Value) -> (String, Vec<(String, Vec<String>)>) {
+pub fn from_definition(definition: &Value) -> Compartment {
     let code = definition["code"].as_str().unwrap_or_default().to_owned();
     let types = definition["resource"]
         .as_array()
@@ -100,7 +103,7 @@ pub fn from_definition(definition: &Value) -> (String, Vec<(String, Vec<String>)
 
 /// Renders the definitions the way `compartments.json` is checked in: one line per resource
 /// type.
-pub fn render(data: &[(String, Vec<(String, Vec<String>)>)]) -> String {
+pub fn render(data: &[Compartment]) -> String {
     let mut text = String::from("[\n");
     for (i, (code, types)) in data.iter().enumerate() {
         text.push_str(&format!("[{},[\n", Value::String(code.clone())));

@@ -216,7 +216,12 @@ impl Extractor {
 
     /// The values of one parameter (`code`) of `resource_type` in `resource`; empty for an
     /// unknown parameter.
-    pub fn extract_param(&self, resource_type: &str, code: &str, resource: &Value) -> Vec<IndexValue> {
+    pub fn extract_param(
+        &self,
+        resource_type: &str,
+        code: &str,
+        resource: &Value,
+    ) -> Vec<IndexValue> {
         let Some(plan) = self.plans.get(resource_type) else {
             return Vec::new();
         };
@@ -420,7 +425,7 @@ fn evaluate_expr<'v>(
         }
         Tail::Exists | Tail::ExistsNotFalse => {
             let mut result = !items.is_empty();
-            if expr.tail == Tail::ExistsNotFalse && items.iter().any(|i| i.value == &false) {
+            if expr.tail == Tail::ExistsNotFalse && items.iter().any(|i| *i.value == false) {
                 result = false;
             }
             out.push(IndexValue::Token {
@@ -616,7 +621,10 @@ fn strings<'v>(value: &'v Value) -> impl Iterator<Item = &'v str> {
         Value::Null => &[],
         single => std::slice::from_ref(single),
     };
-    items.iter().filter_map(Value::as_str).filter(|s| !s.is_empty())
+    items
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// Converts one selected node to values of a parameter of type `param_type`.

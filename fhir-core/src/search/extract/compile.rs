@@ -577,9 +577,7 @@ impl Compiler<'_> {
 /// Compiles a `where(…)` criterion.
 fn filter(criterion: &Ast) -> Result<Filter, String> {
     match criterion {
-        Ast::Is(target, type_name)
-            if matches!(target.as_ref(), Ast::Call(None, name, args) if name == "resolve" && args.is_empty()) =>
-        {
+        Ast::Is(target, type_name) if matches!(target.as_ref(), Ast::Call(None, name, args) if name == "resolve" && args.is_empty()) => {
             Ok(Filter::Resolves(type_name.clone()))
         }
         Ast::Eq(left, right, false) => {

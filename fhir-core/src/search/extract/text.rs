@@ -126,8 +126,7 @@ fn decode_entities(text: &str) -> String {
                 "apos" => Some('\''),
                 "nbsp" => Some('\u{a0}'),
                 _ => {
-                    if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X"))
-                    {
+                    if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
                         u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
                     } else if let Some(decimal) = name.strip_prefix('#') {
                         decimal.parse().ok().and_then(char::from_u32)
