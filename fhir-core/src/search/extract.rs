@@ -179,6 +179,15 @@ impl Extractor {
         &self.registry
     }
 
+    /// Checks that the fast path can evaluate `param` (with the other parameters of
+    /// `registry`, for the components of a composite): the reason when it cannot.
+    pub fn check(registry: &Registry, param: &SearchParam) -> Result<(), String> {
+        match compile_param(param, registry) {
+            Compiled::Unsupported(reason) => Err(reason),
+            _ => Ok(()),
+        }
+    }
+
     /// The parameters whose expression the fast path cannot evaluate, with the reason. They
     /// extract nothing until a general FHIRPath engine is wired in.
     pub fn unsupported_expressions(&self) -> Vec<(&SearchParam, String)> {
@@ -542,8 +551,9 @@ fn dynamic_children<'v>(item: Item<'v>, name: &str, out: &mut Vec<Item<'v>>) {
 /// Whether a node passes a `where(…)` filter.
 fn passes(filter: &Filter, value: &Value, root: &Value) -> bool {
     match filter {
-        Filter::Resolves(type_name) => value["reference"]
+        Filter::Resolves(type_name) => value
             .as_str()
+            .or_else(|| value["reference"].as_str())
             .and_then(|reference| reference_type(reference, root))
             .is_some_and(|ty| ty == type_name.as_str()),
         Filter::Equals(path, literal) => {
@@ -770,8 +780,8 @@ fn convert_reference(
                 return;
             }
             let (resource_type, id) = match parse_reference(url) {
-                Some((t, i)) if url.contains("://") => (Some(t.to_owned()), Some(i.to_owned())),
-                _ => (None, None),
+                Some((t, i)) => (Some(t.to_owned()), Some(i.to_owned())),
+                None => (None, None),
             };
             out.push(IndexValue::Reference {
                 resource_type,

@@ -399,6 +399,75 @@ fn custom_parameters_with_extensions() {
 }
 
 #[test]
+fn common_parameters_and_bundles() {
+    let x = extractor();
+    let patient = json!({
+        "resourceType": "Patient",
+        "id": "p1",
+        "meta": {
+            "lastUpdated": "2024-01-02T03:04:05.678Z",
+            "profile": ["http://example.org/StructureDefinition/p|1.0"],
+            "tag": [{"system": "http://example.org/tags", "code": "t1", "display": "Tag"}],
+            "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}],
+            "source": "http://example.org/source#a"
+        }
+    });
+    assert_eq!(
+        x.extract_param("Patient", "_lastUpdated", &patient),
+        [date("2024-01-02T03:04:05.678Z")]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "_profile", &patient),
+        [IndexValue::Uri(
+            "http://example.org/StructureDefinition/p|1.0".to_owned()
+        )]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "_tag", &patient),
+        [token("http://example.org/tags", "t1", &["Tag"])]
+    );
+    assert_eq!(x.extract_param("Patient", "_security", &patient).len(), 1);
+    assert_eq!(
+        x.extract_param("Patient", "_source", &patient),
+        [IndexValue::Uri("http://example.org/source#a".to_owned())]
+    );
+    assert!(x.extract_param("Patient", "_query", &patient).is_empty());
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": "b",
+        "type": "document",
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:0c3151bd"},
+        "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Composition", "id": "c1"}},
+            {"fullUrl": "urn:uuid:2", "resource": {"resourceType": "Patient", "id": "p1"}}
+        ]
+    });
+    assert_eq!(
+        x.extract_param("Bundle", "composition", &bundle),
+        [reference(Some("Composition"), Some("c1"), None)]
+    );
+    assert_eq!(
+        x.extract_param("Bundle", "type", &bundle),
+        [token("", "document", &[])]
+    );
+    assert!(x.extract_param("Bundle", "_text", &bundle).is_empty());
+    let registry = Registry::r4();
+    let bad = SearchParam {
+        expression: Some("Patient.name.select(given)".to_owned()),
+        ..registry.get("Patient", "name").unwrap().clone()
+    };
+    assert!(Extractor::check(registry, &bad).is_err());
+    assert!(Extractor::check(registry, registry.get("Patient", "name").unwrap()).is_ok());
+}
+
+#[test]
+fn extractor_is_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Extractor>();
+    shared::<Registry>();
+}
+
+#[test]
 fn official_expressions_compile() {
     let unsupported = extractor().unsupported_expressions();
     for (param, reason) in &unsupported {
