@@ -542,11 +542,15 @@ fn evaluate_path<'v>(
                 }
             }
             Step::OfType(type_name) => {
-                scratch.extend(
-                    current
-                        .iter()
-                        .filter(|item| compile::is_a(actual_type(**item), type_name)),
-                );
+                for item in current {
+                    let ty = actual_type(*item);
+                    if compile::is_a(ty, type_name) {
+                        scratch.push(Item {
+                            value: item.value,
+                            ty,
+                        });
+                    }
+                }
             }
             Step::Where(filter) => {
                 scratch.extend(

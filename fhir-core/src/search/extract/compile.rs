@@ -677,7 +677,10 @@ fn child((mut path, types): Typed, name: &str) -> Result<Typed, String> {
 /// `as T`: keeps the alternatives of type `T` of the last child step, or filters when
 /// evaluating.
 fn of_type((mut path, types): Typed, type_name: &str) -> Result<Typed, String> {
-    if let Some(Step::Child(alts)) = path.steps.last_mut() {
+    let polymorphic = |t: TypeName| t == DYNAMIC || t == "Resource" || t == "DomainResource";
+    if let Some(Step::Child(alts)) = path.steps.last_mut()
+        && !alts.iter().any(|alt| polymorphic(alt.ty))
+    {
         alts.retain(|alt| is_a(alt.ty, type_name));
         if alts.is_empty() {
             return Err(format!("no alternative of type {type_name}"));
@@ -685,7 +688,10 @@ fn of_type((mut path, types): Typed, type_name: &str) -> Result<Typed, String> {
         let out_types = alts.iter().map(|alt| alt.ty).collect();
         return Ok((path, out_types));
     }
-    if types.iter().all(|&t| t != DYNAMIC && !is_a(t, type_name)) {
+    if types
+        .iter()
+        .all(|&t| !polymorphic(t) && !is_a(t, type_name))
+    {
         return Err(format!("nothing of type {type_name}"));
     }
     let model = Model::r4();
@@ -694,7 +700,7 @@ fn of_type((mut path, types): Typed, type_name: &str) -> Result<Typed, String> {
         None => types
             .iter()
             .copied()
-            .filter(|&t| t == DYNAMIC || is_a(t, type_name))
+            .filter(|&t| polymorphic(t) || is_a(t, type_name))
             .collect(),
     };
     path.steps.push(Step::OfType(type_name.to_owned()));

@@ -467,6 +467,103 @@ fn extractor_is_shared_between_threads() {
     shared::<Registry>();
 }
 
+/// Shapes the official expressions do not use but tenant parameters may.
+#[test]
+fn custom_expression_shapes() {
+    let param = |code: &str, base: &str, ty: &str, expression: &str| {
+        SearchParam::from_resource(&json!({
+            "resourceType": "SearchParameter",
+            "url": format!("http://example.org/SearchParameter/{code}"),
+            "code": code,
+            "base": [base],
+            "type": ty,
+            "expression": expression
+        }))
+        .unwrap()
+    };
+    let registry = Registry::with_custom(
+        Registry::r4(),
+        vec![
+            param(
+                "first-family",
+                "Patient",
+                "string",
+                "Patient.name.first().family",
+            ),
+            param("second-given", "Patient", "string", "Patient.name[1].given"),
+            param(
+                "race",
+                "Patient",
+                "token",
+                "Patient.extension.where(url='http://e.org/race').value.ofType(Coding)",
+            ),
+            param("has-photo", "Patient", "token", "Patient.photo.exists()"),
+            param(
+                "entry-name",
+                "Bundle",
+                "string",
+                "Bundle.entry.resource.ofType(Patient).name.family",
+            ),
+            param(
+                "entry-id",
+                "Bundle",
+                "token",
+                "Bundle.entry.resource.id | Bundle.entry.resource.identifier",
+            ),
+        ],
+    );
+    let x = Extractor::new(&registry);
+    assert_eq!(x.unsupported_expressions(), []);
+    let patient = json!({
+        "resourceType": "Patient",
+        "name": [{"family": "A", "given": ["x"]}, {"family": "B", "given": ["y", "z"]}],
+        "extension": [
+            {"url": "http://e.org/other", "valueCoding": {"code": "no"}},
+            {"url": "http://e.org/race", "valueCoding": {"system": "http://s", "code": "2106-3"}},
+            {"url": "http://e.org/race", "valueString": "not a coding"}
+        ]
+    });
+    let strings = |values: &[&str]| -> Vec<IndexValue> {
+        values
+            .iter()
+            .map(|v| IndexValue::String((*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        x.extract_param("Patient", "first-family", &patient),
+        strings(&["A"])
+    );
+    assert_eq!(
+        x.extract_param("Patient", "second-given", &patient),
+        strings(&["y", "z"])
+    );
+    assert_eq!(
+        x.extract_param("Patient", "race", &patient),
+        [token("http://s", "2106-3", &[])]
+    );
+    assert_eq!(
+        x.extract_param("Patient", "has-photo", &patient),
+        [token("", "false", &[])]
+    );
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p", "name": [{"family": "F"}]}},
+        {"resource": {"resourceType": "Organization", "id": "o", "name": "Org",
+            "identifier": [{"system": "http://s", "value": "v"}]}}
+    ]});
+    assert_eq!(
+        x.extract_param("Bundle", "entry-name", &bundle),
+        strings(&["F"])
+    );
+    assert_eq!(
+        x.extract_param("Bundle", "entry-id", &bundle),
+        [
+            token("", "p", &[]),
+            token("", "o", &[]),
+            token("http://s", "v", &[])
+        ]
+    );
+}
+
 #[test]
 fn official_expressions_compile() {
     let unsupported = extractor().unsupported_expressions();
