@@ -1,9 +1,9 @@
 //! Extraction of search parameter values from resources.
 //!
-//! An [`Extractor`] compiles the expression of every parameter of a [`Registry`] once (see
-//! [`compile`] for the FHIRPath subset of the fast path) and evaluates them over borrowed
-//! `serde_json::Value`s, converting each selected node to [`IndexValue`]s by the parameter type
-//! and the node's FHIR type (from the R4 model):
+//! An [`Extractor`] compiles the expression of every parameter of a [`Registry`] once (the
+//! `compile` submodule: the FHIRPath subset of the fast path, listed below) and evaluates them
+//! over borrowed `serde_json::Value`s, converting each selected node to [`IndexValue`]s by the
+//! parameter type and the node's FHIR type (from the R4 model):
 //!
 //! - string: string/markdown (and other string primitives) as written; HumanName → family, each
 //!   given, prefix, suffix, text; Address → each line, city, district, state, postalCode,
@@ -12,7 +12,8 @@
 //!   coding, its text added to each (only a text: a token without code); Identifier → system,
 //!   value, type.text, type codings for `:of-type`; ContactPoint → its value;
 //! - reference: Reference → type and id (`Type/id`, `Type/id/_history/v`, an absolute URL ending
-//!   in `Type/id` of a known type also keeps `url`), `urn:uuid:`/`urn:oid:` → url only, `#id` →
+//!   in `Type/id` of a known type also keeps `url`: whether it is this server is for the
+//!   caller to decide), `urn:uuid:`/`urn:oid:` → url only, `#id` →
 //!   the contained resource's type with no id and `url` `#id` (a contained resource has no
 //!   identity of its own on the server); a bare id takes the single target type of the
 //!   parameter; `Reference.identifier` is kept for `:identifier`; canonical/uri → url without
@@ -29,6 +30,13 @@
 //! - composite: for each item of the composite expression, each component's expression
 //!   relative to it; one tuple per item whose every component has a value;
 //! - special (`near`): `Location.position` → latitude and longitude.
+//!
+//! The fast path covers paths from a type name, the context or `%resource`; unions `|`;
+//! `as T`, `as(T)`, `ofType(T)` (a choice element `value` as `Quantity` reads `valueQuantity`);
+//! `where(resolve() is T)` (decided from the reference: `Type/id`, an absolute URL, `#id` of a
+//! contained resource); `where(path = 'literal')`; `[n]` and `first()`; `extension('url')`; and
+//! as a whole expression `X.exists()` or `X.exists() and X != false` (one boolean token). It
+//! compiles all 1,375 official R4 expressions.
 //!
 //! `_text` gives the narrative text and `_content` the text of the whole resource (one string
 //! each); `_query` gives nothing. Expressions outside the fast path extract nothing and are
