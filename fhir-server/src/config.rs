@@ -29,10 +29,20 @@ pub struct Config {
     #[arg(long, global = true, env = "FHIR_INDEX_DIR")]
     pub index_dir: Option<PathBuf>,
     /// Page size of searches without `_count`.
-    #[arg(long, global = true, env = "FHIR_SEARCH_DEFAULT_COUNT", default_value_t = 50)]
+    #[arg(
+        long,
+        global = true,
+        env = "FHIR_SEARCH_DEFAULT_COUNT",
+        default_value_t = 50
+    )]
     pub search_default_count: usize,
     /// Largest page size of searches; a larger `_count` is reduced to it.
-    #[arg(long, global = true, env = "FHIR_SEARCH_MAX_COUNT", default_value_t = 1000)]
+    #[arg(
+        long,
+        global = true,
+        env = "FHIR_SEARCH_MAX_COUNT",
+        default_value_t = 1000
+    )]
     pub search_max_count: usize,
     /// Largest accepted request body, in bytes (checked before parsing).
     #[arg(long, global = true, env = "FHIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]

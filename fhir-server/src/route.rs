@@ -65,7 +65,13 @@ impl SearchScope {
 }
 
 /// The types that own a compartment in R4.
-const COMPARTMENTS: [&str; 5] = ["Patient", "Encounter", "RelatedPerson", "Practitioner", "Device"];
+const COMPARTMENTS: [&str; 5] = [
+    "Patient",
+    "Encounter",
+    "RelatedPerson",
+    "Practitioner",
+    "Device",
+];
 
 /// `true` for a valid logical id: 1–64 of `A-Z a-z 0-9 - .`.
 pub fn is_valid_id(id: &str) -> bool {

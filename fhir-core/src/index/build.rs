@@ -22,10 +22,7 @@ impl SearchIndex {
         // Only the last version of a resource in the batch matters.
         let mut last: HashMap<(&str, &str, &str), &StoredResource> = HashMap::new();
         for change in changes {
-            last.insert(
-                (&change.tenant, &change.resource_type, &change.id),
-                change,
-            );
+            last.insert((&change.tenant, &change.resource_type, &change.id), change);
         }
         let writer = self.writer.lock().expect("index writer lock");
         for change in changes {
@@ -69,7 +66,8 @@ impl SearchIndex {
         let extractor = self.extractor(&change.tenant);
         let mut terms = Vec::with_capacity(64);
         for (param, values) in extractor.extract(&change.resource_type, &resource) {
-            if values.is_empty() {
+            // Full text has fields of its own.
+            if values.is_empty() || param.code == "_text" || param.code == "_content" {
                 continue;
             }
             terms.push(terms::term(&param.code, marker::PRESENT, ""));

@@ -19,7 +19,9 @@ use super::{IndexError, SearchIndex};
 use crate::search::compartments::compartment_params;
 use crate::search::extract::Extractor;
 use crate::search::matching::matches_condition;
-use crate::search::query::{Condition, Include, ParamPath, SearchRequest, SearchValue, Summary, TotalMode};
+use crate::search::query::{
+    Condition, Include, ParamPath, SearchRequest, SearchValue, Summary, TotalMode,
+};
 use crate::search::{IndexValue, ParamType, normalize_string};
 
 /// Limits of a search.
@@ -208,13 +210,14 @@ impl Run<'_> {
         let (start, end) = match &cursor {
             None => (0, count.min(candidates.len())),
             Some(cursor) if cursor.forward => {
-                let start = candidates
-                    .partition_point(|c| compare_to_cursor(c, cursor, request) != Ordering::Greater);
+                let start = candidates.partition_point(|c| {
+                    compare_to_cursor(c, cursor, request) != Ordering::Greater
+                });
                 (start, (start + count).min(candidates.len()))
             }
             Some(cursor) => {
-                let end =
-                    candidates.partition_point(|c| compare_to_cursor(c, cursor, request) == Ordering::Less);
+                let end = candidates
+                    .partition_point(|c| compare_to_cursor(c, cursor, request) == Ordering::Less);
                 (end.saturating_sub(count), end)
             }
         };
@@ -256,10 +259,8 @@ impl Run<'_> {
         compartment: Option<&(String, String)>,
     ) -> Result<Vec<Candidate>, SearchError> {
         let fields = self.index.fields();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Must,
-            term_query(fields.tenant, self.tenant),
-        )];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, term_query(fields.tenant, self.tenant))];
         if !types.is_empty() {
             let types: Vec<(Occur, Box<dyn Query>)> = types
                 .iter()
@@ -268,7 +269,10 @@ impl Run<'_> {
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(types))));
         }
         if let Some((compartment_type, id)) = compartment {
-            clauses.push((Occur::Must, self.compartment_query(types, compartment_type, id)));
+            clauses.push((
+                Occur::Must,
+                self.compartment_query(types, compartment_type, id),
+            ));
         }
         let mut checks = Vec::new();
         for condition in conditions {
@@ -312,10 +316,22 @@ impl Run<'_> {
         Ok(candidates)
     }
 
-    fn compartment_query(&self, types: &[String], compartment_type: &str, id: &str) -> Box<dyn Query> {
+    fn compartment_query(
+        &self,
+        types: &[String],
+        compartment_type: &str,
+        id: &str,
+    ) -> Box<dyn Query> {
         let fields = self.index.fields();
         let reference = format!("{compartment_type}/{id}");
         let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        // The owner of the compartment is in it.
+        if types.is_empty() || types.iter().any(|t| t == compartment_type) {
+            alternatives.push((
+                Occur::Should,
+                term_query(fields.key, &key(self.tenant, compartment_type, id)),
+            ));
+        }
         for resource_type in types {
             let Some(params) = compartment_params(compartment_type, resource_type) else {
                 continue;
@@ -329,7 +345,10 @@ impl Run<'_> {
                 } else {
                     alternatives.push((
                         Occur::Should,
-                        term_query(fields.terms, &terms::term(param, marker::REF_TYPED, &reference)),
+                        term_query(
+                            fields.terms,
+                            &terms::term(param, marker::REF_TYPED, &reference),
+                        ),
                     ));
                 }
             }
@@ -416,7 +435,10 @@ impl Run<'_> {
                         Some(resource) => resource,
                         None => self.load_json(candidate.address)?,
                     };
-                    for value in self.extractor.extract_param(resource_type, reference, &resource) {
+                    for value in self
+                        .extractor
+                        .extract_param(resource_type, reference, &resource)
+                    {
                         if let IndexValue::Reference {
                             resource_type: Some(target_type),
                             id: Some(id),
@@ -428,9 +450,7 @@ impl Run<'_> {
                         }
                     }
                 }
-                let terms = keys
-                    .iter()
-                    .map(|k| Term::from_field_text(fields.key, k));
+                let terms = keys.iter().map(|k| Term::from_field_text(fields.key, k));
                 Ok((Box::new(TermSetQuery::new(terms)), None))
             }
         }
@@ -447,7 +467,11 @@ impl Run<'_> {
     }
 
     /// `_list=id`: the resources a List of the tenant refers to.
-    fn list_query(&self, types: &[String], values: &[SearchValue]) -> Result<Box<dyn Query>, SearchError> {
+    fn list_query(
+        &self,
+        types: &[String],
+        values: &[SearchValue],
+    ) -> Result<Box<dyn Query>, SearchError> {
         let fields = self.index.fields();
         let mut keys = Vec::new();
         for value in values {
@@ -479,7 +503,11 @@ impl Run<'_> {
         Ok(Box::new(TermSetQuery::new(keys)))
     }
 
-    fn sort_key(&self, candidate: &mut Candidate, request: &SearchRequest) -> Result<Vec<SortValue>, SearchError> {
+    fn sort_key(
+        &self,
+        candidate: &mut Candidate,
+        request: &SearchRequest,
+    ) -> Result<Vec<SortValue>, SearchError> {
         let mut key = Vec::with_capacity(request.sort.len());
         for sort in &request.sort {
             let value = match sort.code.as_str() {
@@ -490,9 +518,9 @@ impl Run<'_> {
                         candidate.resource = Some(self.load_json(candidate.address)?);
                     }
                     let resource = candidate.resource.as_ref().expect("loaded");
-                    let values = self
-                        .extractor
-                        .extract_param(&candidate.resource_type, code, resource);
+                    let values =
+                        self.extractor
+                            .extract_param(&candidate.resource_type, code, resource);
                     sort_value(&values, sort.descending)
                 }
             };
@@ -524,7 +552,12 @@ impl Run<'_> {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let int = |field| document.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
+        let int = |field| {
+            document
+                .get_first(field)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0)
+        };
         Ok(Hit {
             resource_type: text(fields.resource_type),
             id: text(fields.id),
@@ -536,7 +569,9 @@ impl Run<'_> {
 
     fn find_key(&self, key: &str) -> Result<Option<Hit>, SearchError> {
         let query = term_query(self.index.fields().key, key);
-        let top = self.searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let top = self
+            .searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())?;
         match top.first() {
             Some((_, address)) => Ok(Some(self.hit(*address)?)),
             None => Ok(None),
@@ -565,12 +600,20 @@ impl Run<'_> {
             let mut found: Vec<Hit> = Vec::new();
             for include in includes.iter().filter(|i| first || i.iterate) {
                 for hit in &frontier {
-                    if include.source_type.as_ref().is_some_and(|t| t != &hit.resource_type) {
+                    if include
+                        .source_type
+                        .as_ref()
+                        .is_some_and(|t| t != &hit.resource_type)
+                    {
                         continue;
                     }
                     let resource: Value = serde_json::from_str(&hit.body).unwrap_or(Value::Null);
-                    for code in self.reference_params(&hit.resource_type, include.param.as_deref()) {
-                        for value in self.extractor.extract_param(&hit.resource_type, &code, &resource) {
+                    for code in self.reference_params(&hit.resource_type, include.param.as_deref())
+                    {
+                        for value in
+                            self.extractor
+                                .extract_param(&hit.resource_type, &code, &resource)
+                        {
                             let IndexValue::Reference {
                                 resource_type: Some(target_type),
                                 id: Some(id),
@@ -579,13 +622,19 @@ impl Run<'_> {
                             else {
                                 continue;
                             };
-                            if include.target_type.as_ref().is_some_and(|t| t != &target_type) {
+                            if include
+                                .target_type
+                                .as_ref()
+                                .is_some_and(|t| t != &target_type)
+                            {
                                 continue;
                             }
                             if seen.contains(&(target_type.clone(), id.clone())) {
                                 continue;
                             }
-                            if let Some(target) = self.find_key(&key(self.tenant, &target_type, &id))? {
+                            if let Some(target) =
+                                self.find_key(&key(self.tenant, &target_type, &id))?
+                            {
                                 seen.insert((target_type, id));
                                 found.push(target);
                             }
@@ -639,7 +688,11 @@ impl Run<'_> {
         }
         let mut terms = Vec::new();
         for target in targets {
-            if revinclude.target_type.as_ref().is_some_and(|t| t != &target.resource_type) {
+            if revinclude
+                .target_type
+                .as_ref()
+                .is_some_and(|t| t != &target.resource_type)
+            {
                 continue;
             }
             let reference = format!("{}/{}", target.resource_type, target.id);
@@ -660,7 +713,9 @@ impl Run<'_> {
         if let Some(source) = source_types.first() {
             clauses.push((Occur::Must, term_query(fields.resource_type, source)));
         }
-        let addresses = self.searcher.search(&BooleanQuery::new(clauses), &DocSetCollector)?;
+        let addresses = self
+            .searcher
+            .search(&BooleanQuery::new(clauses), &DocSetCollector)?;
         if addresses.len() > self.options.max_included {
             return Err(SearchError::TooCostly(format!(
                 "_revinclude would add {} resources to one page, more than {}; use a smaller _count",
@@ -700,7 +755,9 @@ impl Run<'_> {
 fn sort_value(values: &[IndexValue], descending: bool) -> SortValue {
     let keys = values.iter().filter_map(|value| match value {
         IndexValue::String(text) => Some(SortValue::Text(normalize_string(text))),
-        IndexValue::Token { code: Some(code), .. } => Some(SortValue::Text(code.clone())),
+        IndexValue::Token {
+            code: Some(code), ..
+        } => Some(SortValue::Text(code.clone())),
         IndexValue::Uri(uri) => Some(SortValue::Text(uri.clone())),
         IndexValue::Reference {
             resource_type,

@@ -32,8 +32,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
@@ -254,7 +253,11 @@ impl SearchIndex {
         self.visible.load(Ordering::Acquire)
     }
 
-    async fn catch_up_to(self: &Arc<SearchIndex>, target: i64, force: bool) -> Result<(), IndexError> {
+    async fn catch_up_to(
+        self: &Arc<SearchIndex>,
+        target: i64,
+        force: bool,
+    ) -> Result<(), IndexError> {
         let mut progress = self.catch_up.lock().await;
         if !force && self.visible.load(Ordering::Acquire) >= target {
             return Ok(());

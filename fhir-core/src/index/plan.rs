@@ -57,20 +57,23 @@ fn range(
     lower: Bound<i64>,
     upper: Bound<i64>,
 ) -> Box<dyn Query> {
-    let t = |v: i64| Term::from_field_text(fields.terms, &terms::term(code, marker, &sortable_i64(v)));
+    let t =
+        |v: i64| Term::from_field_text(fields.terms, &terms::term(code, marker, &sortable_i64(v)));
     let lower = match lower {
         Bound::Included(v) => Bound::Included(t(v)),
         Bound::Excluded(v) => Bound::Excluded(t(v)),
-        Bound::Unbounded => {
-            Bound::Included(Term::from_field_text(fields.terms, &terms::term(code, marker, "")))
-        }
+        Bound::Unbounded => Bound::Included(Term::from_field_text(
+            fields.terms,
+            &terms::term(code, marker, ""),
+        )),
     };
     let upper = match upper {
         Bound::Included(v) => Bound::Included(t(v)),
         Bound::Excluded(v) => Bound::Excluded(t(v)),
-        Bound::Unbounded => {
-            Bound::Included(Term::from_field_text(fields.terms, &terms::term(code, marker, "g")))
-        }
+        Bound::Unbounded => Bound::Included(Term::from_field_text(
+            fields.terms,
+            &terms::term(code, marker, "g"),
+        )),
     };
     Box::new(RangeQuery::new(lower, upper))
 }
@@ -180,7 +183,8 @@ fn value_query(
     value: &SearchValue,
     presence: &dyn Fn() -> Box<dyn Query>,
 ) -> (Box<dyn Query>, bool) {
-    let t = |marker: &str, payload: &str| term_query(fields.terms, &terms::term(code, marker, payload));
+    let t =
+        |marker: &str, payload: &str| term_query(fields.terms, &terms::term(code, marker, payload));
     match value {
         SearchValue::Missing(true) => (not(presence()), true),
         SearchValue::Missing(false) => (presence(), true),
@@ -239,7 +243,9 @@ fn value_query(
                 alternatives.push(t(marker::REF_URL, url));
             }
             match (resource_type, id) {
-                (Some(rt), Some(id)) => alternatives.push(t(marker::REF_TYPED, &format!("{rt}/{id}"))),
+                (Some(rt), Some(id)) => {
+                    alternatives.push(t(marker::REF_TYPED, &format!("{rt}/{id}")))
+                }
                 (None, Some(id)) => alternatives.push(t(marker::REF_ID, id)),
                 _ => {}
             }
@@ -260,7 +266,10 @@ fn value_query(
             ),
             _ => (presence(), false),
         },
-        SearchValue::Date { prefix, start, end } => (date_query(fields, code, *prefix, *start, *end, presence), false),
+        SearchValue::Date { prefix, start, end } => (
+            date_query(fields, code, *prefix, *start, *end, presence),
+            false,
+        ),
         SearchValue::Number { .. }
         | SearchValue::Quantity { .. }
         | SearchValue::Composite(_)
@@ -282,7 +291,10 @@ fn date_query(
     let ends = |lower, upper| range(fields, code, marker::DATE_END, lower, upper);
     match prefix {
         // Within: some start >= ss and some end <= se.
-        Prefix::Eq => and(vec![starts(Included(ss), Unbounded), ends(Unbounded, Included(se))]),
+        Prefix::Eq => and(vec![
+            starts(Included(ss), Unbounded),
+            ends(Unbounded, Included(se)),
+        ]),
         // Extends after the search range.
         Prefix::Gt => ends(Excluded(se), Unbounded),
         // Extends before it.

@@ -597,4 +597,3 @@ fn haversine_km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
     let a = (d_phi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (d_lambda / 2.0).sin().powi(2);
     2.0 * 6_371.008_8 * a.sqrt().min(1.0).asin()
 }
-

@@ -93,9 +93,7 @@ fn refuse(problems: &[ParseProblem]) -> Result<(), FhirError> {
 }
 
 fn multiple(resource_type: &str) -> FhirError {
-    FhirError::PreconditionFailed(format!(
-        "the criteria match more than one {resource_type}"
-    ))
+    FhirError::PreconditionFailed(format!("the criteria match more than one {resource_type}"))
 }
 
 /// Conditional create: `If-None-Exist: identifier=x`. `None` when there is no header.
@@ -111,9 +109,15 @@ pub async fn create_if_none_exist(
         .map_err(|_| FhirError::BadRequest("If-None-Exist is not text".into()))?;
     // Accept `identifier=x`, `?identifier=x` and `Patient?identifier=x`.
     let query = criteria.split_once('?').map_or(criteria, |(_, q)| q);
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let resource = resource_from_body(request, resource_type, None)?;
-    let _guard = request.state.conditional_locks().lock(&request.tenant, resource_type).await;
+    let _guard = request
+        .state
+        .conditional_locks()
+        .lock(&request.tenant, resource_type)
+        .await;
     let found = matches(request, resource_type, &params).await?;
     match found.as_slice() {
         [] => {
@@ -125,8 +129,13 @@ pub async fn create_if_none_exist(
                 .await?;
             let location = version_url(request, &stored);
             Ok(Some(
-                write_response(request, StatusCode::CREATED, &stored, format!("created {resource_type}/{id}"))
-                    .header(LOCATION, &location),
+                write_response(
+                    request,
+                    StatusCode::CREATED,
+                    &stored,
+                    format!("created {resource_type}/{id}"),
+                )
+                .header(LOCATION, &location),
             ))
         }
         [existing] => {
@@ -135,14 +144,22 @@ pub async fn create_if_none_exist(
                 .store()
                 .read(&request.tenant, resource_type, &existing.id)
                 .await?
-                .ok_or_else(|| FhirError::Conflict(format!("{resource_type}/{} changed meanwhile", existing.id)))?;
+                .ok_or_else(|| {
+                    FhirError::Conflict(format!(
+                        "{resource_type}/{} changed meanwhile",
+                        existing.id
+                    ))
+                })?;
             let location = version_url(request, &stored);
             Ok(Some(
                 write_response(
                     request,
                     StatusCode::OK,
                     &stored,
-                    format!("{resource_type}/{} matches If-None-Exist; nothing created", existing.id),
+                    format!(
+                        "{resource_type}/{} matches If-None-Exist; nothing created",
+                        existing.id
+                    ),
                 )
                 .header(LOCATION, &location),
             ))
@@ -155,8 +172,15 @@ pub async fn create_if_none_exist(
 pub async fn update(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
     let expected_version = if_match(&request.headers)?;
     let resource = resource_from_body(request, resource_type, None)?;
-    let body_id = resource.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-    let _guard = request.state.conditional_locks().lock(&request.tenant, resource_type).await;
+    let body_id = resource
+        .get("id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let _guard = request
+        .state
+        .conditional_locks()
+        .lock(&request.tenant, resource_type)
+        .await;
     let found = matches(request, resource_type, &request.params).await?;
     let id = match (found.as_slice(), body_id) {
         ([], Some(id)) => id,
@@ -177,22 +201,42 @@ pub async fn update(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
     let outcome = request
         .state
         .store()
-        .update(&request.tenant, resource_type, &id, resource, expected_version)
+        .update(
+            &request.tenant,
+            resource_type,
+            &id,
+            resource,
+            expected_version,
+        )
         .await?;
     let stored = &outcome.resource;
     let url = version_url(request, stored);
     Ok(if outcome.created {
-        write_response(request, StatusCode::CREATED, stored, format!("created {resource_type}/{id}"))
-            .header(LOCATION, &url)
+        write_response(
+            request,
+            StatusCode::CREATED,
+            stored,
+            format!("created {resource_type}/{id}"),
+        )
+        .header(LOCATION, &url)
     } else {
-        write_response(request, StatusCode::OK, stored, format!("updated {resource_type}/{id}"))
-            .header(CONTENT_LOCATION, &url)
+        write_response(
+            request,
+            StatusCode::OK,
+            stored,
+            format!("updated {resource_type}/{id}"),
+        )
+        .header(CONTENT_LOCATION, &url)
     })
 }
 
 /// `DELETE [base]/[type]?criteria`: deletes the one match; no match changes nothing (204).
 pub async fn delete(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
-    let _guard = request.state.conditional_locks().lock(&request.tenant, resource_type).await;
+    let _guard = request
+        .state
+        .conditional_locks()
+        .lock(&request.tenant, resource_type)
+        .await;
     let found = matches(request, resource_type, &request.params).await?;
     match found.as_slice() {
         [] => super::delete::delete_none(request, resource_type),

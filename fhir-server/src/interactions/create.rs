@@ -9,7 +9,8 @@ use crate::error::FhirError;
 use crate::response::FhirResponse;
 
 pub async fn create(request: &FhirRequest, resource_type: &str) -> Result<FhirResponse, FhirError> {
-    if let Some(response) = super::conditional::create_if_none_exist(request, resource_type).await? {
+    if let Some(response) = super::conditional::create_if_none_exist(request, resource_type).await?
+    {
         return Ok(response);
     }
     // The spec says a server SHALL ignore an id in the body of a create.

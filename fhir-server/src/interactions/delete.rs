@@ -20,7 +20,10 @@ pub fn delete_none(request: &FhirRequest, resource_type: &str) -> Result<FhirRes
         if return_preference(&request.headers) == ReturnPreference::OperationOutcome {
             FhirResponse::new(
                 StatusCode::OK,
-                Body::Resource(operation_outcome(&[Issue::information("informational", message)])),
+                Body::Resource(operation_outcome(&[Issue::information(
+                    "informational",
+                    message,
+                )])),
             )
         } else {
             FhirResponse::new(StatusCode::NO_CONTENT, Body::Empty)

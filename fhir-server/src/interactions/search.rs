@@ -3,13 +3,13 @@
 //! entries in `match`, `include` and `outcome` mode, `_summary` and `_elements`.
 
 use axum::http::StatusCode;
+use fhir_core::Issue;
 use fhir_core::index::{Hit, SearchError, SearchPage};
 use fhir_core::outcome::{Severity, operation_outcome};
 use fhir_core::search::compartments::compartment_types;
 use fhir_core::search::query::{ParseProblem, SearchRequest, Summary, parse};
 use fhir_core::summary::{SummaryMode, select_elements, summarize};
 use fhir_core::time::{format_instant, now_millis};
-use fhir_core::Issue;
 use serde_json::{Map, Value, json};
 
 use crate::context::FhirRequest;
@@ -53,15 +53,31 @@ pub async fn run(
     let page = request
         .state
         .index()
-        .search(&request.tenant, search, request.state.search_options().clone())
+        .search(
+            &request.tenant,
+            search,
+            request.state.search_options().clone(),
+        )
         .await
         .map_err(search_error)?;
-    let bundle = bundle(request, &page, path, link_params, cursor.as_deref(), summary, &elements, warnings)?;
+    let bundle = bundle(
+        request,
+        &page,
+        path,
+        link_params,
+        cursor.as_deref(),
+        summary,
+        &elements,
+        warnings,
+    )?;
     Ok(FhirResponse::new(StatusCode::OK, Body::Resource(bundle)))
 }
 
 /// The parameters of the query string, and for POST those of the form body.
-pub fn search_params(request: &FhirRequest, post: bool) -> Result<Vec<(String, String)>, FhirError> {
+pub fn search_params(
+    request: &FhirRequest,
+    post: bool,
+) -> Result<Vec<(String, String)>, FhirError> {
     let mut params = request.params.clone();
     if post && !request.body.is_empty() {
         let content_type = request
@@ -103,7 +119,11 @@ pub fn parse_request(
         .iter()
         .filter(|p| strict || !p.unknown)
         .map(|p| {
-            let code = if p.unknown { "not-supported" } else { "invalid" };
+            let code = if p.unknown {
+                "not-supported"
+            } else {
+                "invalid"
+            };
             Issue::at(code, p.param.clone(), p.message.clone())
         })
         .collect();
@@ -169,7 +189,9 @@ fn bundle(
         links.push(json!({ "relation": "previous", "url": page_url(path, params, Some(&previous.encode())) }));
     }
     if let Some(next) = &page.next {
-        links.push(json!({ "relation": "next", "url": page_url(path, params, Some(&next.encode())) }));
+        links.push(
+            json!({ "relation": "next", "url": page_url(path, params, Some(&next.encode())) }),
+        );
     }
     let mut entries = Vec::with_capacity(page.matches.len() + page.includes.len() + 1);
     for hit in &page.matches {
@@ -196,7 +218,10 @@ fn bundle(
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), json!("Bundle"));
     bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
-    bundle.insert("meta".into(), json!({ "lastUpdated": format_instant(now_millis()) }));
+    bundle.insert(
+        "meta".into(),
+        json!({ "lastUpdated": format_instant(now_millis()) }),
+    );
     bundle.insert("type".into(), json!("searchset"));
     if let Some(total) = page.total {
         bundle.insert("total".into(), json!(total));
