@@ -238,7 +238,47 @@ impl Run<'_> {
         let includes = if matches.is_empty() {
             Vec::new()
         } else {
-            self.includes(&matches, &request.includes, &request.revincludes)?
+            let mut seen: HashSet<(String, String)> = HashSet::new();
+            if request.include_once {
+                // What earlier pages already included (through their matches' references) or
+                // returned as matches.
+                for candidate in &mut candidates[..start] {
+                    seen.insert((candidate.resource_type.clone(), candidate.id.clone()));
+                    if candidate.resource.is_none() {
+                        candidate.resource = Some(self.load_json(candidate.address)?);
+                    }
+                    let resource = candidate.resource.as_ref().expect("loaded");
+                    for include in request.includes.iter().filter(|i| {
+                        i.source_type
+                            .as_ref()
+                            .is_none_or(|t| t == &candidate.resource_type)
+                    }) {
+                        for code in self
+                            .reference_params(&candidate.resource_type, include.param.as_deref())
+                        {
+                            for value in self.extractor.extract_param(
+                                &candidate.resource_type,
+                                &code,
+                                resource,
+                            ) {
+                                if let IndexValue::Reference {
+                                    resource_type: Some(t),
+                                    id: Some(id),
+                                    ..
+                                } = value
+                                {
+                                    seen.insert((t, id));
+                                }
+                            }
+                        }
+                    }
+                }
+                // Matches of later pages are not included here: they come as matches.
+                for candidate in &candidates[end..] {
+                    seen.insert((candidate.resource_type.clone(), candidate.id.clone()));
+                }
+            }
+            self.includes(&matches, &request.includes, &request.revincludes, seen)?
         };
         Ok(SearchPage {
             matches,
@@ -585,14 +625,16 @@ impl Run<'_> {
         matches: &[Hit],
         includes: &[Include],
         revincludes: &[Include],
+        mut seen: HashSet<(String, String)>,
     ) -> Result<Vec<Hit>, SearchError> {
         if includes.is_empty() && revincludes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut seen: HashSet<(String, String)> = matches
-            .iter()
-            .map(|h| (h.resource_type.clone(), h.id.clone()))
-            .collect();
+        seen.extend(
+            matches
+                .iter()
+                .map(|h| (h.resource_type.clone(), h.id.clone())),
+        );
         let mut added: Vec<Hit> = Vec::new();
         let mut frontier: Vec<Hit> = matches.to_vec();
         let mut first = true;

@@ -280,6 +280,9 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// Other result parameters the server passes through to links (`_format`, `_pretty`).
     pub passthrough: Vec<(String, String)>,
+    /// Each included resource appears once in the whole search, on the page of its first
+    /// referrer, instead of on every page that refers to it (`$everything`).
+    pub include_once: bool,
     /// A compartment search (`Patient/123/Observation`): (compartment type, id). Set by the
     /// server from the path, not parsed from parameters.
     pub compartment: Option<(String, String)>,

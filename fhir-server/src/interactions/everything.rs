@@ -78,6 +78,7 @@ pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse,
         count,
         cursor: param("_cursor").map(str::to_owned),
         compartment: Some(("Patient".into(), id.to_owned())),
+        include_once: true,
         includes: vec![Include {
             source_type: None,
             param: None,

@@ -49,7 +49,22 @@ pub async fn run(
 ) -> Result<FhirResponse, FhirError> {
     let summary = search.summary;
     let elements = search.elements.clone();
+    let fingerprint = fingerprint(&request.tenant, path, link_params);
     let cursor = search.cursor.clone();
+    let mut search = search;
+    if let Some(text) = &cursor {
+        // A cursor names a position in one search's order: one made for another search,
+        // tenant or sort is refused rather than misread.
+        search.cursor = Some(
+            text.strip_prefix(&fingerprint)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    FhirError::BadRequest(
+                        "the _cursor parameter does not belong to this search; follow the links of a search result".into(),
+                    )
+                })?,
+        );
+    }
     let page = request
         .state
         .index()
@@ -60,11 +75,19 @@ pub async fn run(
         )
         .await
         .map_err(search_error)?;
+    // Links show the page size actually used.
+    let mut link_params = link_params.to_vec();
+    for (name, value) in &mut link_params {
+        if name == "_count" {
+            *value = page.count.to_string();
+        }
+    }
     let bundle = bundle(
         request,
         &page,
         path,
-        link_params,
+        &link_params,
+        &fingerprint,
         cursor.as_deref(),
         summary,
         &elements,
@@ -114,10 +137,13 @@ pub fn parse_request(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
         .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"));
+    // A chain or `_has` with an unknown link is refused even when lenient: ignoring it would
+    // widen the results instead of narrowing them.
+    let chained = |p: &ParseProblem| p.param.contains('.') || p.param.starts_with("_has:");
     let refused: Vec<Issue> = parsed
         .problems
         .iter()
-        .filter(|p| strict || !p.unknown)
+        .filter(|p| strict || !p.unknown || chained(p))
         .map(|p| {
             let code = if p.unknown {
                 "not-supported"
@@ -156,6 +182,39 @@ pub fn link_params(params: &[(String, String)], ignored: &[ParseProblem]) -> Vec
         .collect()
 }
 
+/// 16 hex digits that bind a cursor to its tenant, path and parameters (FNV-1a, stable across
+/// processes and versions, so links keep working on other nodes and after restarts).
+fn fingerprint(tenant: &str, path: &str, params: &[(String, String)]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |text: &str| {
+        for byte in text.bytes().chain([0u8]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(tenant);
+    // The path without the origin: the same search reached through another host name is the
+    // same search.
+    feed(path.split_once("/fhir").map_or(path, |(_, p)| p));
+    for (name, value) in params {
+        if !matches!(
+            name.as_str(),
+            "_count"
+                | "_format"
+                | "_pretty"
+                | "_total"
+                | "_summary"
+                | "_elements"
+                | "_include"
+                | "_revinclude"
+        ) {
+            feed(name);
+            feed(value);
+        }
+    }
+    format!("{hash:016x}")
+}
+
 fn page_url(path: &str, params: &[(String, String)], cursor: Option<&str>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, value) in params {
@@ -178,6 +237,7 @@ fn bundle(
     page: &SearchPage,
     path: &str,
     params: &[(String, String)],
+    fingerprint: &str,
     cursor: Option<&str>,
     summary: Option<Summary>,
     elements: &[String],
@@ -186,11 +246,11 @@ fn bundle(
     let mut links = vec![json!({ "relation": "self", "url": page_url(path, params, cursor) })];
     links.push(json!({ "relation": "first", "url": page_url(path, params, None) }));
     if let Some(previous) = &page.previous {
-        links.push(json!({ "relation": "previous", "url": page_url(path, params, Some(&previous.encode())) }));
+        links.push(json!({ "relation": "previous", "url": page_url(path, params, Some(&format!("{fingerprint}{}", previous.encode()))) }));
     }
     if let Some(next) = &page.next {
         links.push(
-            json!({ "relation": "next", "url": page_url(path, params, Some(&next.encode())) }),
+            json!({ "relation": "next", "url": page_url(path, params, Some(&format!("{fingerprint}{}", next.encode()))) }),
         );
     }
     let mut entries = Vec::with_capacity(page.matches.len() + page.includes.len() + 1);

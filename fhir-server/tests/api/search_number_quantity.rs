@@ -81,8 +81,14 @@ async fn number_precision_and_prefixes(backend: Backend) {
     .await;
     // ap 0.7: within 10%, [0.63, 0.77].
     expect_ids(&app, "RiskAssessment?probability=ap0.7", &["n6"]).await;
-    // An integer: 1 means [0.5, 1.5), whose lower bound 0.5 is included.
-    expect_ids(&app, "RiskAssessment?probability=1", &["n1", "n2"]).await;
+    // An integer: 1 means [0.5, 1.5), whose lower bound 0.5 is included; 0.54, 0.55 and 0.7
+    // lie inside it too (R4: eq holds when the search range contains the target's range).
+    expect_ids(
+        &app,
+        "RiskAssessment?probability=1",
+        &["n1", "n2", "n3", "n4", "n6"],
+    )
+    .await;
     expect_ids(&app, "RiskAssessment?probability=2", &[]).await;
     expect_ids(
         &app,
