@@ -215,6 +215,14 @@ impl PartialTemporal {
             return None;
         }
         // One side with an offset and one without cannot be ordered reliably.
+        if self.offset.is_some() != other.offset.is_some()
+            && self.precision >= 4
+            && other.precision >= 4
+            && self.kind == TemporalKind::DateTime
+            && other.kind == TemporalKind::DateTime
+        {
+            return None;
+        }
         let (a, b) = if self.offset.is_some() && other.offset.is_some() {
             (self.utc_fields(), other.utc_fields())
         } else {

@@ -209,7 +209,7 @@ pub(crate) fn navigate<'a>(item: &Item<'a>, name: &str) -> Collection<'a> {
     let Some(Value::Object(map)) = node.value else {
         // A primitive's `id` and `extension` live in its `_name` object.
         if let Some(Value::Object(ext)) = node.extension {
-            return children_of(ext.get(name), None, "");
+            return children_of(ext.get(name), None, untyped_code(name));
         }
         return vec![];
     };
@@ -240,9 +240,22 @@ pub(crate) fn navigate<'a>(item: &Item<'a>, name: &str) -> Collection<'a> {
         || name == "extension"
         || name == "id"
     {
-        out = children_of(map.get(name), map.get(&format!("_{name}")), "");
+        out = children_of(
+            map.get(name),
+            map.get(&format!("_{name}")),
+            untyped_code(name),
+        );
     }
     out
+}
+
+/// The type of a property outside the model: extensions are known to be `Extension`.
+fn untyped_code(name: &str) -> &'static str {
+    if name == "extension" || name == "modifierExtension" {
+        "Extension"
+    } else {
+        ""
+    }
 }
 
 /// Items for a JSON property and its `_name` sibling, typed `code` (or by their content).
@@ -573,6 +586,9 @@ pub(crate) fn equals(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
         }
         (Item::String(x), Item::String(y)) => Some(x == y),
         (Item::Temporal(x), Item::Temporal(y)) => {
+            if (x.kind == TemporalKind::Time) != (y.kind == TemporalKind::Time) {
+                return Some(false);
+            }
             x.compare(y).map(|o| o == Ordering::Equal)
         }
         (Item::Quantity(x), Item::Quantity(y)) => x.compare(y).map(|o| o == Ordering::Equal),

@@ -193,16 +193,8 @@ fn atom(symbol: &str) -> Option<(Decimal, &'static str, i32)> {
         let Some((_, prefix_factor)) = prefixes.iter().find(|(p, _)| *p == prefix) else {
             continue;
         };
-        let mut factor = dec(prefix_factor);
-        for _ in 0..exponent {
-            factor = factor.mul(dec(prefix_factor))?;
-        }
-        // The prefix applies to the unit, so for litres (a cube) it is applied once.
-        let factor = if exponent == 3 {
-            dec(prefix_factor).mul(dec(base_factor))?
-        } else {
-            factor
-        };
+        // The prefix scales the unit once (a millilitre is a thousandth of a litre).
+        let factor = dec(prefix_factor).mul(dec(base_factor))?;
         return Some((factor, base, exponent));
     }
     None

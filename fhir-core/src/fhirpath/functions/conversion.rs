@@ -79,6 +79,10 @@ fn convert<'a>(item: &Item<'a>, target: &str) -> Option<Item<'a>> {
             crate::fhirpath::eval::as_decimal(&item),
             "1",
         ))),
+        ("Quantity", Item::Boolean(b)) => Some(Item::Quantity(Quantity::new(
+            Decimal::parse(if *b { "1.0" } else { "0.0" })?,
+            "1",
+        ))),
         ("Quantity", Item::String(s)) => parse_quantity(s).map(Item::Quantity),
         _ => None,
     }
@@ -130,10 +134,11 @@ pub(crate) fn call<'a>(
             Some(_) => return error("iif() criterion is not a boolean"),
         };
         let _ = to_boolean;
+        let branch_focus = input.first().map_or(focus, std::slice::from_ref);
         return Ok(Some(if value == Some(true) {
-            arg(args, 1, focus, scope)?
+            arg(args, 1, branch_focus, &inner)?
         } else if args.len() > 2 {
-            arg(args, 2, focus, scope)?
+            arg(args, 2, branch_focus, &inner)?
         } else {
             vec![]
         }));
