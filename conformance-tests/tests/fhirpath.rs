@@ -25,7 +25,10 @@ fn data_dir() -> std::path::PathBuf {
 fn matches(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Number(a), Value::Number(e)) => {
-            match (Decimal::parse(&a.to_string()), Decimal::parse(&e.to_string())) {
+            match (
+                Decimal::parse(&a.to_string()),
+                Decimal::parse(&e.to_string()),
+            ) {
                 (Some(a), Some(e)) => a == e,
                 _ => false,
             }
@@ -118,7 +121,14 @@ fn fhirpath_r4_suite() {
     for problem in &unexpected {
         println!("FAIL {problem}");
     }
-    assert!(unexpected.is_empty(), "{} unexpected failures", unexpected.len());
-    assert!(fixed.is_empty(), "remove the fixed cases from KNOWN_FAILURES: {fixed:?}");
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected failures",
+        unexpected.len()
+    );
+    assert!(
+        fixed.is_empty(),
+        "remove the fixed cases from KNOWN_FAILURES: {fixed:?}"
+    );
     assert!(passed >= MIN_PASSED, "only {passed} cases pass");
 }

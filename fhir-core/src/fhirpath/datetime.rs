@@ -169,7 +169,11 @@ impl PartialTemporal {
 
     /// The first field index of the kind (times start at the hour).
     fn first_field(&self) -> usize {
-        if self.kind == TemporalKind::Time { 3 } else { 0 }
+        if self.kind == TemporalKind::Time {
+            3
+        } else {
+            0
+        }
     }
 
     /// Milliseconds since 0000-03-01 (proleptic Gregorian) of the given fields, ignoring offset.
@@ -178,7 +182,7 @@ impl PartialTemporal {
         (((days * 24 + fields[3]) * 60 + fields[4]) * 60 + fields[5]) * 1000 + fields[6]
     }
 
-    fn from_total_millis(&self, total: i64) -> PartialTemporal {
+    fn with_total_millis(&self, total: i64) -> PartialTemporal {
         let mut value = *self;
         let days = total.div_euclid(86_400_000);
         let rest = total.rem_euclid(86_400_000);
@@ -199,7 +203,7 @@ impl PartialTemporal {
     fn utc_fields(&self) -> [i64; 7] {
         match self.offset {
             Some(offset) if self.precision >= 4 && self.kind != TemporalKind::Time => {
-                self.from_total_millis(Self::total_millis(&self.fields) - offset * 60_000)
+                self.with_total_millis(Self::total_millis(&self.fields) - offset * 60_000)
                     .fields
             }
             _ => self.fields,
@@ -248,7 +252,7 @@ impl PartialTemporal {
     }
 
     /// Adds `amount` of a calendar unit (`year` … `millisecond`); `None` for an unknown unit.
-    pub fn add(&self, amount: i64, unit: &str) -> Option<PartialTemporal> {
+    pub fn shift(&self, amount: i64, unit: &str) -> Option<PartialTemporal> {
         let mut value = *self;
         let is_time = self.kind == TemporalKind::Time;
         match unit {
@@ -263,7 +267,8 @@ impl PartialTemporal {
                 let total = value.fields[0] * 12 + (value.fields[1] - 1) + months;
                 value.fields[0] = total.div_euclid(12);
                 value.fields[1] = total.rem_euclid(12) + 1;
-                value.fields[2] = value.fields[2].min(days_in_month(value.fields[0], value.fields[1]));
+                value.fields[2] =
+                    value.fields[2].min(days_in_month(value.fields[0], value.fields[1]));
                 Some(value)
             }
             "week" | "day" | "hour" | "minute" | "second" | "millisecond" => {
@@ -282,11 +287,11 @@ impl PartialTemporal {
                 let precision_millis = match self.precision {
                     1 => {
                         let years = amount * unit_millis / (365 * 86_400_000);
-                        return self.add(years * 12, "month");
+                        return self.shift(years * 12, "month");
                     }
                     2 => {
                         let months = amount * unit_millis / (30 * 86_400_000);
-                        return self.add(months, "month");
+                        return self.shift(months, "month");
                     }
                     3 => 86_400_000,
                     4 => 3_600_000,
@@ -296,7 +301,7 @@ impl PartialTemporal {
                 };
                 let delta = amount * unit_millis / precision_millis * precision_millis;
                 let total = Self::total_millis(&self.fields) + delta;
-                let mut moved = self.from_total_millis(total);
+                let mut moved = self.with_total_millis(total);
                 if is_time {
                     moved.fields[0] = 0;
                     moved.fields[1] = 1;
@@ -391,7 +396,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 impl fmt::Display for PartialTemporal {

@@ -110,7 +110,8 @@ impl Decimal {
     }
 
     fn rescale(self, scale: u32) -> Option<i128> {
-        self.mantissa.checked_mul(pow10(scale.checked_sub(self.scale)?)?)
+        self.mantissa
+            .checked_mul(pow10(scale.checked_sub(self.scale)?)?)
     }
 
     fn aligned(self, other: Decimal) -> Option<(i128, i128, u32)> {
@@ -119,7 +120,7 @@ impl Decimal {
     }
 
     /// Exact sum.
-    pub fn add(self, other: Decimal) -> Option<Decimal> {
+    pub fn plus(self, other: Decimal) -> Option<Decimal> {
         let (a, b, scale) = self.aligned(other)?;
         Some(Decimal {
             mantissa: a.checked_add(b)?,
@@ -128,12 +129,12 @@ impl Decimal {
     }
 
     /// Exact difference.
-    pub fn sub(self, other: Decimal) -> Option<Decimal> {
-        self.add(other.neg())
+    pub fn minus(self, other: Decimal) -> Option<Decimal> {
+        self.plus(other.negate())
     }
 
     /// Exact product (rounded when the scale gets very large).
-    pub fn mul(self, other: Decimal) -> Option<Decimal> {
+    pub fn times(self, other: Decimal) -> Option<Decimal> {
         let value = Decimal {
             mantissa: self.mantissa.checked_mul(other.mantissa)?,
             scale: self.scale + other.scale,
@@ -147,7 +148,7 @@ impl Decimal {
 
     /// Quotient rounded to [`DIVISION_SCALE`] digits, trailing zeros removed; `None` for a zero
     /// divisor.
-    pub fn div(self, other: Decimal) -> Option<Decimal> {
+    pub fn divide(self, other: Decimal) -> Option<Decimal> {
         if other.mantissa == 0 {
             return None;
         }
@@ -176,7 +177,7 @@ impl Decimal {
     }
 
     /// The remainder of the truncated division (`mod`).
-    pub fn rem(self, other: Decimal) -> Option<Decimal> {
+    pub fn remainder(self, other: Decimal) -> Option<Decimal> {
         let (a, b, scale) = self.aligned(other)?;
         if b == 0 {
             return None;
@@ -188,7 +189,7 @@ impl Decimal {
     }
 
     /// The negated value.
-    pub fn neg(self) -> Decimal {
+    pub fn negate(self) -> Decimal {
         Decimal {
             mantissa: -self.mantissa,
             scale: self.scale,
@@ -234,7 +235,7 @@ impl Decimal {
 
     /// Rounded towards positive infinity to an integer.
     pub fn ceiling(self) -> Decimal {
-        self.neg().floor().neg()
+        self.negate().floor().negate()
     }
 
     /// The integer part (towards zero).
@@ -317,13 +318,16 @@ mod tests {
     #[test]
     fn decimal_arithmetic_is_exact() {
         let d = |s| Decimal::parse(s).unwrap();
-        assert_eq!(d("0.1").add(d("0.2")).unwrap(), d("0.3"));
+        assert_eq!(d("0.1").plus(d("0.2")).unwrap(), d("0.3"));
         assert_eq!(d("1.50").to_string(), "1.50");
         assert_eq!(d("-0.05").to_string(), "-0.05");
-        assert_eq!(d("1").div(d("3")).unwrap().to_string(), "0.3333333333333333");
+        assert_eq!(
+            d("1").divide(d("3")).unwrap().to_string(),
+            "0.3333333333333333"
+        );
         assert_eq!(d("1e2").to_string(), "100");
         assert_eq!(d("-1.5").round(0).to_string(), "-2");
         assert_eq!(d("-1.5").floor().to_string(), "-2");
-        assert_eq!(d("5.5").rem(d("0.7")).unwrap().to_string(), "0.6");
+        assert_eq!(d("5.5").remainder(d("0.7")).unwrap().to_string(), "0.6");
     }
 }

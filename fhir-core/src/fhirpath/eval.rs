@@ -120,9 +120,9 @@ pub(crate) fn eval<'a>(
             };
             Ok(vec![match item.primitive() {
                 Item::Integer(i) => Item::Integer(-i),
-                Item::Decimal(d) => Item::Decimal(d.neg()),
+                Item::Decimal(d) => Item::Decimal(d.negate()),
                 Item::Quantity(mut q) => {
-                    q.value = q.value.neg();
+                    q.value = q.value.negate();
                     Item::Quantity(q)
                 }
                 other => return error(format!("cannot negate {}", other.type_name())),
@@ -271,7 +271,9 @@ fn children_of<'a>(
             return None;
         }
         let type_name = match value {
-            Some(v @ Value::Object(map)) if code.is_empty() || code == "Resource" || map.contains_key("resourceType") => {
+            Some(v @ Value::Object(map))
+                if code.is_empty() || code == "Resource" || map.contains_key("resourceType") =>
+            {
                 let t = json_type(v);
                 if t.is_empty() { code } else { t }
             }
@@ -393,7 +395,11 @@ fn binary<'a>(
         }
         Equivalent | NotEquivalent => {
             let result = collection_equivalent(&left, &right);
-            Ok(boolean(Some(if op == Equivalent { result } else { !result })))
+            Ok(boolean(Some(if op == Equivalent {
+                result
+            } else {
+                !result
+            })))
         }
         Less | Greater | LessOrEqual | GreaterOrEqual => {
             let (Some(a), Some(b)) = (singleton(&left)?, singleton(&right)?) else {
@@ -449,7 +455,7 @@ fn arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<Collection
             Subtract => x.checked_sub(*y).map(Item::Integer),
             Multiply => x.checked_mul(*y).map(Item::Integer),
             Divide => Decimal::from_i64(*x)
-                .div(Decimal::from_i64(*y))
+                .divide(Decimal::from_i64(*y))
                 .map(Item::Decimal),
             Div => x.checked_div(*y).map(Item::Integer),
             Mod => x.checked_rem(*y).map(Item::Integer),
@@ -458,12 +464,12 @@ fn arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<Collection
         (Item::Integer(_) | Item::Decimal(_), Item::Integer(_) | Item::Decimal(_)) => {
             let (x, y) = (as_decimal(a), as_decimal(b));
             match op {
-                Add => x.add(y),
-                Subtract => x.sub(y),
-                Multiply => x.mul(y),
-                Divide => x.div(y),
+                Add => x.plus(y),
+                Subtract => x.minus(y),
+                Multiply => x.times(y),
+                Divide => x.divide(y),
                 Div => x.div_trunc(y),
-                Mod => x.rem(y),
+                Mod => x.remainder(y),
                 _ => None,
             }
             .map(|d| {
@@ -484,7 +490,7 @@ fn arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<Collection
             if t.kind == TemporalKind::Time && matches!(unit, "year" | "month" | "week" | "day") {
                 return error("cannot add a date unit to a time");
             }
-            t.add(amount, unit).map(Item::Temporal)
+            t.shift(amount, unit).map(Item::Temporal)
         }
         (Item::Quantity(x), Item::Quantity(y)) => match op {
             Add | Subtract => {
@@ -496,9 +502,9 @@ fn arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<Collection
                 y_value
                     .and_then(|v| {
                         if op == Add {
-                            x.value.add(v)
+                            x.value.plus(v)
                         } else {
-                            x.value.sub(v)
+                            x.value.minus(v)
                         }
                     })
                     .map(|value| {
@@ -512,12 +518,14 @@ fn arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<Collection
             Divide => x.multiply(y, true).map(Item::Quantity),
             _ => None,
         },
-        (Item::Quantity(x), Item::Integer(_) | Item::Decimal(_)) if matches!(op, Multiply | Divide) => {
+        (Item::Quantity(x), Item::Integer(_) | Item::Decimal(_))
+            if matches!(op, Multiply | Divide) =>
+        {
             let factor = as_decimal(b);
             let value = if op == Multiply {
-                x.value.mul(factor)
+                x.value.times(factor)
             } else {
-                x.value.div(factor)
+                x.value.divide(factor)
             };
             value.map(|value| {
                 Item::Quantity(super::quantity::Quantity {
@@ -651,7 +659,9 @@ fn resolve_type(spec: &TypeSpecifier) -> Option<(bool, String)> {
     let model = Model::r4();
     match spec.namespace.as_deref() {
         Some("System") => Some((true, spec.name.clone())),
-        Some("FHIR") => model.type_def(&spec.name).map(|_| (false, spec.name.clone())),
+        Some("FHIR") => model
+            .type_def(&spec.name)
+            .map(|_| (false, spec.name.clone())),
         Some(_) => None,
         None if model.type_def(&spec.name).is_some() => Some((false, spec.name.clone())),
         None if SYSTEM.contains(&spec.name.as_str()) => Some((true, spec.name.clone())),

@@ -41,9 +41,7 @@ pub enum Item<'a> {
 
 /// The static name of a type in the model (`""` when unknown).
 pub(crate) fn model_type_name(name: &str) -> &'static str {
-    Model::r4()
-        .type_def(name)
-        .map_or("", |t| t.name.as_str())
+    Model::r4().type_def(name).map_or("", |t| t.name.as_str())
 }
 
 impl<'a> Item<'a> {

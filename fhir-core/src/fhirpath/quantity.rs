@@ -84,7 +84,7 @@ impl Quantity {
 
     pub(crate) fn canonical(&self) -> Option<(Decimal, Canonical)> {
         let canonical = canonical_unit(&self.unit)?;
-        Some((self.value.mul(canonical.factor)?, canonical))
+        Some((self.value.times(canonical.factor)?, canonical))
     }
 
     /// Compares by value in base units; `None` when the units are not comparable.
@@ -111,7 +111,7 @@ impl Quantity {
             *dimensions.entry(name).or_insert(0) += if divide { -exponent } else { exponent };
         }
         dimensions.retain(|_, e| *e != 0);
-        let value = if divide { a.div(b)? } else { a.mul(b)? };
+        let value = if divide { a.divide(b)? } else { a.times(b)? };
         Some(Quantity {
             value,
             unit: unit_text(&dimensions),
@@ -126,7 +126,11 @@ fn unit_text(dimensions: &BTreeMap<&'static str, i32>) -> String {
             .filter(|(_, e)| (**e > 0) == positive)
             .map(|(n, e)| {
                 let e = e.abs();
-                if e == 1 { n.to_string() } else { format!("{n}{e}") }
+                if e == 1 {
+                    n.to_string()
+                } else {
+                    format!("{n}{e}")
+                }
             })
             .collect::<Vec<_>>()
             .join(".")
@@ -194,7 +198,7 @@ fn atom(symbol: &str) -> Option<(Decimal, &'static str, i32)> {
             continue;
         };
         // The prefix scales the unit once (a millilitre is a thousandth of a litre).
-        let factor = dec(prefix_factor).mul(dec(base_factor))?;
+        let factor = dec(prefix_factor).times(dec(base_factor))?;
         return Some((factor, base, exponent));
     }
     None
@@ -225,9 +229,9 @@ pub(crate) fn canonical_unit(unit: &str) -> Option<Canonical> {
         let sign = if divide { -1 } else { 1 };
         for _ in 0..exponent.abs() {
             factor = if divide == (exponent > 0) {
-                factor.div(atom_factor)?
+                factor.divide(atom_factor)?
             } else {
-                factor.mul(atom_factor)?
+                factor.times(atom_factor)?
             };
         }
         if !base.is_empty() {

@@ -48,8 +48,14 @@ fn rejects_deep_nesting_without_overflowing_the_stack() {
 
 #[test]
 fn syntax_errors_are_parse_errors() {
-    assert!(matches!(Expression::parse("2 + "), Err(FhirPathError::Parse(_))));
-    assert!(matches!(Expression::parse("'open"), Err(FhirPathError::Parse(_))));
+    assert!(matches!(
+        Expression::parse("2 + "),
+        Err(FhirPathError::Parse(_))
+    ));
+    assert!(matches!(
+        Expression::parse("'open"),
+        Err(FhirPathError::Parse(_))
+    ));
 }
 
 fn bundle() -> Value {
@@ -71,10 +77,9 @@ fn bundle() -> Value {
 fn resolve_in_a_bundle_and_contained() {
     let bundle = bundle();
     let env = Environment::new();
-    let by_type_id = Expression::parse(
-        "Bundle.entry.resource.ofType(Observation).subject.resolve().gender",
-    )
-    .unwrap();
+    let by_type_id =
+        Expression::parse("Bundle.entry.resource.ofType(Observation).subject.resolve().gender")
+            .unwrap();
     let genders: Vec<Value> = by_type_id
         .evaluate(&bundle, &env)
         .unwrap()
@@ -85,7 +90,10 @@ fn resolve_in_a_bundle_and_contained() {
     let by_full_url =
         Expression::parse("Bundle.entry.resource.ofType(Observation).performer.resolve().id")
             .unwrap();
-    assert_eq!(by_full_url.evaluate_json(&bundle).unwrap(), vec![json!("p1")]);
+    assert_eq!(
+        by_full_url.evaluate_json(&bundle).unwrap(),
+        vec![json!("p1")]
+    );
 
     let with_contained = json!({
         "resourceType": "Observation",
@@ -117,8 +125,7 @@ fn resolve_through_a_resolver_keeps_results_borrowable() {
     });
     let store = Store;
     let env = Environment::new().with_resolver(&store);
-    let expression =
-        Expression::parse("(subject | performer).resolve().where(active).id").unwrap();
+    let expression = Expression::parse("(subject | performer).resolve().where(active).id").unwrap();
     let items = expression.evaluate(&observation, &env).unwrap();
     let ids: Vec<&Value> = items.iter().filter_map(Item::as_json).collect();
     // The union keeps one of the two equal references; the missing one resolves to nothing.
@@ -165,8 +172,14 @@ fn sanity_types_choices_and_primitive_extensions() {
             "{src}"
         );
     };
-    check("Patient.birthDate.extension('http://e/t').exists()", json!(true));
-    check("Patient.gender.extension('http://e/absent').value", json!("unknown"));
+    check(
+        "Patient.birthDate.extension('http://e/t').exists()",
+        json!(true),
+    );
+    check(
+        "Patient.gender.extension('http://e/absent').value",
+        json!("unknown"),
+    );
     check("Patient.gender.hasValue()", json!(false));
     check("Patient.deceased is boolean", json!(true));
     check("Resource.id", json!("x"));

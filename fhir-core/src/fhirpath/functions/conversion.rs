@@ -56,12 +56,11 @@ fn convert<'a>(item: &Item<'a>, target: &str) -> Option<Item<'a>> {
             t.offset = None;
             Some(Item::Temporal(t))
         }
-        ("Date", Item::String(s)) => PartialTemporal::parse_date_time(s).and_then(|t| {
-            let mut t = t;
+        ("Date", Item::String(s)) => PartialTemporal::parse_date_time(s).map(|mut t| {
             t.kind = TemporalKind::Date;
             t.precision = t.precision.min(3);
             t.offset = None;
-            Some(Item::Temporal(t))
+            Item::Temporal(t)
         }),
         ("DateTime", Item::Temporal(t)) if t.kind != TemporalKind::Time => {
             let mut t = *t;
@@ -127,7 +126,11 @@ pub(crate) fn call<'a>(
         if let Some(item) = input.first() {
             inner.this = Some(item.clone());
         }
-        let condition = eval(criterion, input.first().map_or(focus, std::slice::from_ref), &inner)?;
+        let condition = eval(
+            criterion,
+            input.first().map_or(focus, std::slice::from_ref),
+            &inner,
+        )?;
         let value = match singleton(&condition)?.map(Item::primitive) {
             None => None,
             Some(Item::Boolean(b)) => Some(b),
@@ -160,7 +163,7 @@ pub(crate) fn call<'a>(
         return Ok(Some(vec![]));
     };
     let mut converted = convert(item, target);
-    if target == "Quantity" && args.first().is_some() {
+    if target == "Quantity" && !args.is_empty() {
         // toQuantity(unit): only the same unit is supported without a UCUM library.
         let unit = arg(args, 0, focus, scope)?;
         if let (Some(Item::Quantity(q)), Some(Item::String(u))) =

@@ -18,7 +18,7 @@ fn now() -> PartialTemporal {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let epoch = PartialTemporal::parse_literal("1970-01-01T00:00:00.000Z").expect("valid");
-    let mut value = epoch.add(millis, "millisecond").unwrap_or(epoch);
+    let mut value = epoch.shift(millis, "millisecond").unwrap_or(epoch);
     value.fraction_digits = 3;
     value
 }
@@ -208,7 +208,10 @@ fn resolve<'a>(reference: &str, scope: &Scope<'a>) -> Option<&'a Value> {
             }
             let local = format!(
                 "{}/{}",
-                found.get("resourceType").and_then(Value::as_str).unwrap_or(""),
+                found
+                    .get("resourceType")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
                 found.get("id").and_then(Value::as_str).unwrap_or("")
             );
             if reference == local || reference.ends_with(&format!("/{local}")) {

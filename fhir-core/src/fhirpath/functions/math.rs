@@ -21,8 +21,20 @@ pub(crate) fn call<'a>(
     scope: &Scope<'a>,
 ) -> Result<Option<Collection<'a>>> {
     const NAMES: [&str; 14] = [
-        "abs", "ceiling", "exp", "floor", "ln", "log", "power", "round", "sqrt", "truncate",
-        "lowBoundary", "highBoundary", "precision", "comparable",
+        "abs",
+        "ceiling",
+        "exp",
+        "floor",
+        "ln",
+        "log",
+        "power",
+        "round",
+        "sqrt",
+        "truncate",
+        "lowBoundary",
+        "highBoundary",
+        "precision",
+        "comparable",
     ];
     if !NAMES.contains(&name) {
         return Ok(None);
@@ -117,8 +129,10 @@ pub(crate) fn call<'a>(
                 Some(e @ (Item::Integer(_) | Item::Decimal(_))) => e,
                 _ => return Ok(Some(vec![])),
             };
-            if let (Item::Integer(b), Item::Integer(e)) = (&item, &exponent) {
-                if *e >= 0 {
+            if let (Item::Integer(b), Item::Integer(e)) = (&item, &exponent)
+                && *e >= 0
+            {
+                {
                     return Ok(Some(
                         u32::try_from(*e)
                             .ok()
@@ -130,7 +144,11 @@ pub(crate) fn call<'a>(
                 }
             }
             let result = x.powf(as_decimal(&exponent).to_f64());
-            if result.is_nan() { vec![] } else { float(result) }
+            if result.is_nan() {
+                vec![]
+            } else {
+                float(result)
+            }
         }
         "precision" => vec![Item::Integer(i64::from(d.scale()))],
         "lowBoundary" | "highBoundary" => {
@@ -142,17 +160,17 @@ pub(crate) fn call<'a>(
             let half = Decimal::parse(&format!("0.{}5", "0".repeat(d.scale() as usize)))
                 .unwrap_or(Decimal::from_i64(0));
             let high = name == "highBoundary";
-            let edge = if high { d.add(half) } else { d.sub(half) };
+            let edge = if high { d.plus(half) } else { d.minus(half) };
             let Some(edge) = edge else {
                 return Ok(Some(vec![]));
             };
             let p = precision as u32;
             let scaled = edge.with_scale(edge.scale().max(p));
-            let cut = scaled.mul(Decimal::from_i64(10i64.pow(p.min(18)))).map(|m| {
-                if high { m.ceiling() } else { m.floor() }
-            });
+            let cut = scaled
+                .times(Decimal::from_i64(10i64.pow(p.min(18))))
+                .map(|m| if high { m.ceiling() } else { m.floor() });
             let _ = is_integer;
-            match cut.and_then(|c| c.div(Decimal::from_i64(10i64.pow(p.min(18))))) {
+            match cut.and_then(|c| c.divide(Decimal::from_i64(10i64.pow(p.min(18))))) {
                 Some(v) => vec![Item::Decimal(v.with_scale(p))],
                 None => vec![],
             }

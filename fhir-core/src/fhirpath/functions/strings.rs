@@ -12,7 +12,10 @@ fn text(items: &[Item<'_>], what: &str) -> Result<Option<String>> {
     match singleton(items)?.map(Item::primitive) {
         None => Ok(None),
         Some(Item::String(s)) => Ok(Some(s)),
-        Some(other) => error(format!("{what} needs a string, found {}", other.type_name())),
+        Some(other) => error(format!(
+            "{what} needs a string, found {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -34,9 +37,28 @@ pub(crate) fn call<'a>(
     scope: &Scope<'a>,
 ) -> Result<Option<Collection<'a>>> {
     const NAMES: [&str; 22] = [
-        "indexOf", "substring", "startsWith", "endsWith", "contains", "upper", "lower",
-        "replace", "matches", "matchesFull", "replaceMatches", "length", "toChars", "trim",
-        "split", "join", "encode", "decode", "escape", "unescape", "lastIndexOf", "concat",
+        "indexOf",
+        "substring",
+        "startsWith",
+        "endsWith",
+        "contains",
+        "upper",
+        "lower",
+        "replace",
+        "matches",
+        "matchesFull",
+        "replaceMatches",
+        "length",
+        "toChars",
+        "trim",
+        "split",
+        "join",
+        "encode",
+        "decode",
+        "escape",
+        "unescape",
+        "lastIndexOf",
+        "concat",
     ];
     if !NAMES.contains(&name) {
         return Ok(None);
@@ -261,8 +283,20 @@ fn base64_decode(s: &str) -> Option<String> {
 
 fn escape(s: &str, target: &str, escape: bool) -> String {
     let pairs: &[(&str, &str)] = match target {
-        "html" => &[("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\"", "&quot;"), ("'", "&#39;")],
-        "json" => &[("\\", "\\\\"), ("\"", "\\\""), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r")],
+        "html" => &[
+            ("&", "&amp;"),
+            ("<", "&lt;"),
+            (">", "&gt;"),
+            ("\"", "&quot;"),
+            ("'", "&#39;"),
+        ],
+        "json" => &[
+            ("\\", "\\\\"),
+            ("\"", "\\\""),
+            ("\n", "\\n"),
+            ("\t", "\\t"),
+            ("\r", "\\r"),
+        ],
         _ => &[],
     };
     let mut out = s.to_string();
