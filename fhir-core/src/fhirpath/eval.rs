@@ -634,6 +634,16 @@ pub(crate) fn equivalent(a: &Item<'_>, b: &Item<'_>) -> bool {
         }
         (Item::Temporal(x), Item::Temporal(y)) => x.compare(y) == Some(Ordering::Equal),
         (Item::Node(x), Item::Node(y)) => x.value == y.value,
+        (Item::Quantity(x), Item::Quantity(y)) => {
+            // Equal at the precision of the less precise value, in base units.
+            match (x.canonical(), y.canonical()) {
+                (Some((a, ua)), Some((b, ub))) if ua.dimensions == ub.dimensions => {
+                    let scale = x.value.scale().min(y.value.scale());
+                    a.round(scale) == b.round(scale)
+                }
+                _ => false,
+            }
+        }
         _ => equals(&pa, &pb) == Some(true),
     }
 }

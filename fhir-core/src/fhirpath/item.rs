@@ -124,9 +124,12 @@ impl<'a> Item<'a> {
                 }
             }
             Value::String(s) => match node.type_name {
-                "date" | "dateTime" | "instant" => {
-                    PartialTemporal::parse_date_time(s).map(Item::Temporal)
-                }
+                "date" => PartialTemporal::parse_date_time(s).map(Item::Temporal),
+                // A `dateTime` written as a date is still a DateTime (of day precision).
+                "dateTime" | "instant" => PartialTemporal::parse_date_time(s).map(|mut t| {
+                    t.kind = TemporalKind::DateTime;
+                    Item::Temporal(t)
+                }),
                 "time" => PartialTemporal::parse_time(s).map(Item::Temporal),
                 _ => Some(Item::String(s.clone())),
             },

@@ -251,10 +251,21 @@ pub(crate) fn call<'a>(
         }
         "trace" => input.to_vec(),
         "sort" => {
+            // A key written `-key` sorts descending (also for strings, which cannot be negated).
+            let keys_exprs: Vec<(&Expr, bool)> = args
+                .iter()
+                .map(|key| match key {
+                    Expr::Unary {
+                        negate: true,
+                        operand,
+                    } => (operand.as_ref(), true),
+                    other => (other, false),
+                })
+                .collect();
             let mut keyed: Vec<(Vec<Collection<'a>>, Item<'a>)> = Vec::new();
             for (i, item) in input.iter().enumerate() {
                 let mut keys = Vec::new();
-                for key in args {
+                for (key, _) in &keys_exprs {
                     keys.push(with_this(key, item, i, scope)?);
                 }
                 keyed.push((keys, item.clone()));
@@ -278,8 +289,9 @@ pub(crate) fn call<'a>(
                         }
                     };
                 }
-                for (x, y) in ka.iter().zip(kb) {
+                for ((x, y), (_, descending)) in ka.iter().zip(kb).zip(&keys_exprs) {
                     let order = ordering(x, y);
+                    let order = if *descending { order.reverse() } else { order };
                     if order != Ordering::Equal {
                         return order;
                     }

@@ -66,6 +66,18 @@ pub(crate) fn call<'a>(
                     _ => vec![],
                 }
             }
+            "lowBoundary" | "highBoundary" => {
+                let precision = int_arg(0)?.unwrap_or(8);
+                boundary(q.value, name == "highBoundary", precision)
+                    .map(|value| {
+                        Item::Quantity(crate::fhirpath::quantity::Quantity {
+                            value,
+                            unit: q.unit.clone(),
+                        })
+                    })
+                    .into_iter()
+                    .collect()
+            }
             _ => vec![],
         }));
     }
@@ -153,27 +165,11 @@ pub(crate) fn call<'a>(
         "precision" => vec![Item::Integer(i64::from(d.scale()))],
         "lowBoundary" | "highBoundary" => {
             let precision = int_arg(0)?.unwrap_or(8);
-            if !(0..=28).contains(&precision) {
-                return Ok(Some(vec![]));
-            }
-            // Half a unit of the last written digit either way, then cut to the precision.
-            let half = Decimal::parse(&format!("0.{}5", "0".repeat(d.scale() as usize)))
-                .unwrap_or(Decimal::from_i64(0));
-            let high = name == "highBoundary";
-            let edge = if high { d.plus(half) } else { d.minus(half) };
-            let Some(edge) = edge else {
-                return Ok(Some(vec![]));
-            };
-            let p = precision as u32;
-            let scaled = edge.with_scale(edge.scale().max(p));
-            let cut = scaled
-                .times(Decimal::from_i64(10i64.pow(p.min(18))))
-                .map(|m| if high { m.ceiling() } else { m.floor() });
             let _ = is_integer;
-            match cut.and_then(|c| c.divide(Decimal::from_i64(10i64.pow(p.min(18))))) {
-                Some(v) => vec![Item::Decimal(v.with_scale(p))],
-                None => vec![],
-            }
+            boundary(d, name == "highBoundary", precision)
+                .map(Item::Decimal)
+                .into_iter()
+                .collect()
         }
         _ => vec![],
     }))
@@ -193,4 +189,25 @@ impl<'a> IntoOne<'a> for Item<'a> {
     fn into_iter_one(self) -> Collection<'a> {
         vec![self]
     }
+}
+
+/// The least (`high` false) or greatest value a decimal may stand for given its written
+/// digits, with `precision` fractional digits: half a unit of the last written digit either way,
+/// floored or ceiled to the precision. A value entirely below the precision (`0.0034` at 1
+/// digit) has no known digit there, so its boundary is zero.
+fn boundary(d: Decimal, high: bool, precision: i64) -> Option<Decimal> {
+    if !(0..=28).contains(&precision) {
+        return None;
+    }
+    let p = precision as u32;
+    let unit = Decimal::from_i64(1).divide(Decimal::from_i64(10i64.pow(p.min(18))))?;
+    if !d.is_zero() && d.abs() < unit && d.scale() > p {
+        return Some(Decimal::from_i64(0).with_scale(p));
+    }
+    let half = Decimal::parse(&format!("0.{}5", "0".repeat(d.scale() as usize)))?;
+    let edge = if high { d.plus(half)? } else { d.minus(half)? };
+    let factor = Decimal::from_i64(10i64.pow(p.min(18)));
+    let scaled = edge.times(factor)?;
+    let cut = if high { scaled.ceiling() } else { scaled.floor() };
+    Some(cut.divide(factor)?.with_scale(p))
 }
