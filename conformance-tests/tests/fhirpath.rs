@@ -12,8 +12,23 @@ use fhir_core::fhirpath::decimal::Decimal;
 use fhir_core::fhirpath::{Environment, Expression};
 use serde_json::Value;
 
-/// Cases that fail, by description, with the reason.
-const KNOWN_FAILURES: &[(&str, &str)] = &[];
+/// Cases that fail, by description, with the reason. All three are marked `disable: true` in the
+/// suite itself.
+const KNOWN_FAILURES: &[(&str, &str)] = &[
+    (
+        "** patient has a birthDate",
+        "expects `birthDate` to give `true`; FHIRPath returns the date itself (the suite disables it)",
+    ),
+    (
+        "** HighBoundaryDateTimeMillisecond1",
+        "expects 08:00:59.999 as the high boundary of hour 08; every instant up to 08:59:59.999 is \
+         in that hour, which is what we return (disabled in the suite)",
+    ),
+    (
+        "** HighBoundaryDateTimeMillisecond3",
+        "same expression and expectation as HighBoundaryDateTimeMillisecond1 (disabled in the suite)",
+    ),
+];
 
 /// The minimum number of passing cases.
 const MIN_PASSED: usize = 930;

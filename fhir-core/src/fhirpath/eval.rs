@@ -77,7 +77,7 @@ pub(crate) fn eval<'a>(
                     .cloned()
                     .collect());
             }
-            Ok(focus.iter().flat_map(|item| navigate(item, name)).collect())
+            navigate_all(focus, name)
         }
         Expr::This => Ok(scope.this.iter().cloned().collect()),
         Expr::Index => Ok(scope
@@ -88,10 +88,18 @@ pub(crate) fn eval<'a>(
         Expr::Total => Ok(scope.total.clone().unwrap_or_default()),
         Expr::Variable(name) => variable(name, scope),
         Expr::Member(target, name) => {
+            if let Some(type_name) = static_type(target) {
+                check_element(type_name, name)?;
+            }
             let items = eval(target, focus, scope)?;
-            Ok(items.iter().flat_map(|item| navigate(item, name)).collect())
+            navigate_all(&items, name)
         }
         Expr::Function { target, name, args } => {
+            if ORDERED_FUNCTIONS.contains(&name.as_str())
+                && target.as_deref().is_some_and(is_unordered)
+            {
+                return error(format!("{name}() needs an ordered collection"));
+            }
             let input = match target {
                 Some(target) => eval(target, focus, scope)?,
                 None => focus.to_vec(),
@@ -99,6 +107,9 @@ pub(crate) fn eval<'a>(
             functions::call(name, input, args, focus, scope)
         }
         Expr::Indexer(target, index) => {
+            if is_unordered(target) {
+                return error("an indexer needs an ordered collection");
+            }
             let items = eval(target, focus, scope)?;
             let index = eval(index, focus, scope)?;
             let Some(index) = singleton_integer(&index)? else {
@@ -198,6 +209,112 @@ fn json_type(value: &Value) -> &'static str {
             .and_then(Value::as_str)
             .map_or("", model_type_name),
         _ => "",
+    }
+}
+
+/// Functions whose result depends on the order of their input.
+const ORDERED_FUNCTIONS: [&str; 5] = ["first", "last", "tail", "skip", "take"];
+
+/// `children()` and `descendants()` have no defined order, so order-dependent functions applied
+/// directly to them are an error rather than an arbitrary answer.
+fn is_unordered(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function { name, .. } if name == "children" || name == "descendants")
+}
+
+/// The FHIR type an expression is known to produce without evaluating it: a type name in first
+/// position (`Encounter`), or a cast (`x as Period`, `x.ofType(Period)`).
+fn static_type(expr: &Expr) -> Option<&'static str> {
+    let known = |name: &str| {
+        Model::r4()
+            .type_def(name)
+            .filter(|t| t.kind != TypeKind::PrimitiveType)
+            .map(|t| t.name.as_str())
+    };
+    match expr {
+        Expr::Identifier(name) if name.starts_with(|c: char| c.is_ascii_uppercase()) => known(name),
+        Expr::TypeTest {
+            cast: true,
+            type_name,
+            ..
+        } if type_name.namespace.as_deref() != Some("System") => known(&type_name.name),
+        Expr::Function { name, args, .. } if name == "as" || name == "ofType" => {
+            let spec = parse_type_argument(args.first()?).ok()?;
+            if spec.namespace.as_deref() == Some("System") {
+                return None;
+            }
+            known(&spec.name)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a type has an element of a name.
+enum ElementStatus {
+    /// The element exists, or the type is not known well enough to tell.
+    Found,
+    /// A choice element named with its type suffix (`valueQuantity`): FHIRPath writes
+    /// `value.ofType(Quantity)`, so this is an error wherever it appears.
+    ChoiceSuffix(String),
+    /// The type has no such element.
+    Missing(String),
+}
+
+fn element_status(type_name: &str, name: &str) -> ElementStatus {
+    let model = Model::r4();
+    let Some(type_def) = model.type_def(type_name) else {
+        return ElementStatus::Found;
+    };
+    if type_def.kind == TypeKind::PrimitiveType {
+        return ElementStatus::Found;
+    }
+    if let Some(found) = model.element(type_name, name) {
+        if found.element.choice {
+            return ElementStatus::ChoiceSuffix(format!(
+                "{type_name}.{name}: the choice element {} is written {}.ofType({})",
+                found.element.name, found.element.name, found.type_ref.code
+            ));
+        }
+        return ElementStatus::Found;
+    }
+    if type_def.elements.iter().any(|e| e.name == name) {
+        return ElementStatus::Found;
+    }
+    ElementStatus::Missing(format!("{type_name} has no element {name}"))
+}
+
+/// An error when `name` is not an element of the statically known type: a path through the
+/// wrong type (`Encounter.name`) or a choice element with its suffix.
+fn check_element(type_name: &str, name: &str) -> Result<()> {
+    match element_status(type_name, name) {
+        ElementStatus::Found => Ok(()),
+        ElementStatus::ChoiceSuffix(message) | ElementStatus::Missing(message) => error(message),
+    }
+}
+
+/// Navigates every item. Names are checked against the model: an error when no item's type has
+/// the element (a misspelt path such as `name.given1`; collections of mixed types, as from
+/// `descendants()`, only need one type that has it), or when it is a choice name with suffix.
+fn navigate_all<'a>(items: &[Item<'a>], name: &str) -> Result<Collection<'a>> {
+    let mut out = Vec::new();
+    let mut missing = None;
+    let mut found = false;
+    for item in items {
+        if let Item::Node(node) = item
+            && matches!(node.value, Some(Value::Object(_)))
+        {
+            match element_status(node.type_name, name) {
+                ElementStatus::Found => found = true,
+                ElementStatus::ChoiceSuffix(message) => return error(message),
+                ElementStatus::Missing(message) => missing = Some(message),
+            }
+        } else {
+            found = true;
+        }
+        out.extend(navigate(item, name));
+    }
+    match missing {
+        Some(message) if !found => error(message),
+        _ => Ok(out),
     }
 }
 

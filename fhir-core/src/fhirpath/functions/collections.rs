@@ -291,7 +291,13 @@ pub(crate) fn call<'a>(
                 }
                 for ((x, y), (_, descending)) in ka.iter().zip(kb).zip(&keys_exprs) {
                     let order = ordering(x, y);
-                    let order = if *descending { order.reverse() } else { order };
+                    // Empty keys come first in both directions.
+                    let both = !x.is_empty() && !y.is_empty();
+                    let order = if *descending && both {
+                        order.reverse()
+                    } else {
+                        order
+                    };
                     if order != Ordering::Equal {
                         return order;
                     }

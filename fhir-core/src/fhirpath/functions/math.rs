@@ -208,6 +208,10 @@ fn boundary(d: Decimal, high: bool, precision: i64) -> Option<Decimal> {
     let edge = if high { d.plus(half)? } else { d.minus(half)? };
     let factor = Decimal::from_i64(10i64.pow(p.min(18)));
     let scaled = edge.times(factor)?;
-    let cut = if high { scaled.ceiling() } else { scaled.floor() };
+    let cut = if high {
+        scaled.ceiling()
+    } else {
+        scaled.floor()
+    };
     Some(cut.divide(factor)?.with_scale(p))
 }
