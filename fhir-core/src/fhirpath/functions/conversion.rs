@@ -4,7 +4,7 @@ use super::arg;
 use crate::fhirpath::ast::Expr;
 use crate::fhirpath::datetime::{PartialTemporal, TemporalKind};
 use crate::fhirpath::decimal::Decimal;
-use crate::fhirpath::eval::{Collection, Result, Scope, error, eval, singleton, to_boolean};
+use crate::fhirpath::eval::{Collection, Result, Scope, error, eval, singleton};
 use crate::fhirpath::item::Item;
 use crate::fhirpath::quantity::Quantity;
 
@@ -87,7 +87,7 @@ fn convert<'a>(item: &Item<'a>, target: &str) -> Option<Item<'a>> {
     }
 }
 
-/// `5 'mg'`, `5.5 mg`? (no: a unit must be quoted or a calendar keyword), `4 days`, `1`.
+/// Reads `5 'mg'`, `4 days` or `1` (unit `1`); other units must be quoted.
 fn parse_quantity(s: &str) -> Option<Quantity> {
     let s = s.trim();
     let (number, unit) = match s.find(' ') {
@@ -136,7 +136,6 @@ pub(crate) fn call<'a>(
             Some(Item::Boolean(b)) => Some(b),
             Some(_) => return error("iif() criterion is not a boolean"),
         };
-        let _ = to_boolean;
         let branch_focus = input.first().map_or(focus, std::slice::from_ref);
         return Ok(Some(if value == Some(true) {
             arg(args, 1, branch_focus, &inner)?

@@ -99,7 +99,6 @@ pub(crate) fn call<'a>(
             _ => vec![],
         }));
     }
-    let is_integer = matches!(item, Item::Integer(_));
     if !matches!(item, Item::Integer(_) | Item::Decimal(_)) {
         return error(format!("{name}() needs a number"));
     }
@@ -165,7 +164,6 @@ pub(crate) fn call<'a>(
         "precision" => vec![Item::Integer(i64::from(d.scale()))],
         "lowBoundary" | "highBoundary" => {
             let precision = int_arg(0)?.unwrap_or(8);
-            let _ = is_integer;
             boundary(d, name == "highBoundary", precision)
                 .map(Item::Decimal)
                 .into_iter()
@@ -175,20 +173,9 @@ pub(crate) fn call<'a>(
     }))
 }
 
+/// An integral result as an Integer (`ceiling`, `floor`, `truncate`).
 fn integer<'a>(d: Decimal) -> Collection<'a> {
-    d.to_integer()
-        .map_or(Item::Decimal(d), Item::Integer)
-        .into_iter_one()
-}
-
-trait IntoOne<'a> {
-    fn into_iter_one(self) -> Collection<'a>;
-}
-
-impl<'a> IntoOne<'a> for Item<'a> {
-    fn into_iter_one(self) -> Collection<'a> {
-        vec![self]
-    }
+    vec![d.to_integer().map_or(Item::Decimal(d), Item::Integer)]
 }
 
 /// The least (`high` false) or greatest value a decimal may stand for given its written
