@@ -20,8 +20,11 @@ mod eval;
 mod functions;
 mod item;
 mod lexer;
+mod navigation;
+mod operators;
 mod parser;
 pub mod quantity;
+mod types;
 
 use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;

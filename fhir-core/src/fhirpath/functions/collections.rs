@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::arg;
 use crate::fhirpath::ast::Expr;
-use crate::fhirpath::eval::{
-    Collection, Result, Scope, compare, equals, error, eval, navigate, to_boolean,
-};
+use crate::fhirpath::eval::{Collection, Result, Scope, error, eval, to_boolean};
 use crate::fhirpath::item::Item;
+use crate::fhirpath::navigation::navigate;
+use crate::fhirpath::operators::{compare, equals};
 
 /// Evaluates `expr` for one item as `$this` (and `$index`).
 pub(crate) fn with_this<'a>(

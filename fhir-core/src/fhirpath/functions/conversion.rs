@@ -75,7 +75,7 @@ fn convert<'a>(item: &Item<'a>, target: &str) -> Option<Item<'a>> {
         ("Time", Item::String(s)) => PartialTemporal::parse_time(s).map(Item::Temporal),
         ("Quantity", Item::Quantity(_)) => Some(item),
         ("Quantity", Item::Integer(_) | Item::Decimal(_)) => Some(Item::Quantity(Quantity::new(
-            crate::fhirpath::eval::as_decimal(&item),
+            crate::fhirpath::operators::as_decimal(&item),
             "1",
         ))),
         ("Quantity", Item::Boolean(b)) => Some(Item::Quantity(Quantity::new(

@@ -7,10 +7,10 @@ use super::arg;
 use crate::fhirpath::FhirPathError;
 use crate::fhirpath::ast::Expr;
 use crate::fhirpath::datetime::{PartialTemporal, TemporalKind};
-use crate::fhirpath::eval::{
-    Collection, Result, Scope, error, item_is, navigate, parse_type_argument, singleton,
-};
+use crate::fhirpath::eval::{Collection, Result, Scope, error, singleton};
 use crate::fhirpath::item::{Item, Node};
+use crate::fhirpath::navigation::navigate;
+use crate::fhirpath::types::{is_subtype, item_is, parse_type_argument};
 use crate::model::Model;
 
 fn now() -> PartialTemporal {
@@ -126,7 +126,7 @@ pub(crate) fn call<'a>(
                 return Ok(Some(vec![]));
             };
             vec![Item::Boolean(
-                matches!(item, Item::Node(n) if crate::fhirpath::eval::is_subtype(n.type_name, base)),
+                matches!(item, Item::Node(n) if is_subtype(n.type_name, base)),
             )]
         }
         "memberOf" | "subsumes" | "subsumedBy" => {

@@ -3,8 +3,9 @@
 use super::arg;
 use crate::fhirpath::ast::Expr;
 use crate::fhirpath::decimal::Decimal;
-use crate::fhirpath::eval::{Collection, Result, Scope, as_decimal, error, singleton};
+use crate::fhirpath::eval::{Collection, Result, Scope, error, singleton};
 use crate::fhirpath::item::Item;
+use crate::fhirpath::operators::as_decimal;
 
 fn float<'a>(value: f64) -> Collection<'a> {
     Decimal::from_f64(value)
