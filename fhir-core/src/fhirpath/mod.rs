@@ -103,6 +103,9 @@ impl Arena {
 
 /// The environment of an evaluation: `%resource`, `%rootResource`, `%context` (default: the
 /// evaluated resource), custom `%variables` and an optional [`Resolver`] for `resolve()`.
+///
+/// It also keeps the resources the resolver returns alive, so results can borrow from them:
+/// create one per evaluation (or per thread); it is cheap, and it is not `Sync`.
 #[derive(Default)]
 pub struct Environment<'a> {
     resource: Option<&'a Value>,

@@ -112,6 +112,14 @@ impl Parser {
         }
     }
 
+    fn check_function(&self, name: &str) -> Result<(), FhirPathError> {
+        if super::functions::is_known(name) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("unknown function {name}()")))
+        }
+    }
+
     fn expect(&mut self, symbol: &str) -> Result<(), FhirPathError> {
         match self.peek() {
             TokenKind::Symbol(s) if *s == symbol => {
@@ -184,6 +192,7 @@ impl Parser {
                     self.advance();
                     let name = self.name()?;
                     if matches!(self.peek(), TokenKind::Symbol("(")) {
+                        self.check_function(&name)?;
                         let (args, args_depth) = self.arguments(nesting)?;
                         depth = self.check_depth(depth.max(args_depth) + 1)?;
                         expr = Expr::Function {
@@ -305,6 +314,7 @@ impl Parser {
                 if !delimited && (name == "true" || name == "false") {
                     Expr::Literal(Literal::Boolean(name == "true"))
                 } else if matches!(self.peek(), TokenKind::Symbol("(")) {
+                    self.check_function(&name)?;
                     let (args, depth) = self.arguments(nesting)?;
                     let depth = self.check_depth(depth + 1)?;
                     return Ok((

@@ -198,3 +198,54 @@ fn unsupported_terminology_is_reported() {
         Err(FhirPathError::Unsupported(_))
     ));
 }
+
+#[test]
+fn unknown_functions_are_parse_errors() {
+    assert!(matches!(
+        Expression::parse("name.frist()"),
+        Err(FhirPathError::Parse(_))
+    ));
+}
+
+#[test]
+fn environment_variables_and_boolean_evaluation() {
+    let bundle = bundle();
+    let patient = &bundle["entry"][0]["resource"];
+    let env = Environment::new()
+        .with_root_resource(&bundle)
+        .with_variable("minimum", vec![Item::Integer(2)]);
+    let expression =
+        Expression::parse("%rootResource.entry.count() >= %minimum and gender = 'female'").unwrap();
+    assert_eq!(
+        expression.evaluate_boolean(patient, &env).unwrap(),
+        Some(true)
+    );
+    let empty = Expression::parse("birthDate > @2000").unwrap();
+    assert_eq!(empty.evaluate_boolean(patient, &env).unwrap(), None);
+    let unknown = Expression::parse("%missing").unwrap();
+    assert!(matches!(
+        unknown.evaluate(patient, &env),
+        Err(FhirPathError::Evaluation(_))
+    ));
+}
+
+#[test]
+fn repeat_and_descendants_follow_deep_data_without_recursion() {
+    // Parsed JSON is at most 128 levels deep (serde_json's limit; deeper `Value`s would overflow
+    // the stack when dropped, whatever the engine does), so this is as deep as real data gets.
+    let mut item = json!({"linkId": "leaf"});
+    for depth in 0..60 {
+        item = json!({"linkId": depth.to_string(), "item": [item]});
+    }
+    let questionnaire = json!({"resourceType": "Questionnaire", "status": "draft", "item": [item]});
+    let repeat = Expression::parse("Questionnaire.repeat(item).count()").unwrap();
+    assert_eq!(
+        repeat.evaluate_json(&questionnaire).unwrap(),
+        vec![json!(61)]
+    );
+    let descendants = Expression::parse("descendants().linkId.count()").unwrap();
+    assert_eq!(
+        descendants.evaluate_json(&questionnaire).unwrap(),
+        vec![json!(61)]
+    );
+}

@@ -52,6 +52,12 @@ fn one<'a>(b: bool) -> Result<Option<Collection<'a>>> {
     Ok(Some(vec![Item::Boolean(b)]))
 }
 
+/// The identity of a node: the addresses of its value and of its `_name` sibling.
+fn node_identity(node: &crate::fhirpath::item::Node<'_>) -> (usize, usize) {
+    let address = |v: Option<&Value>| v.map_or(0, |v| std::ptr::from_ref(v) as usize);
+    (address(node.value), address(node.extension))
+}
+
 /// The children of every item (object properties in order, arrays flattened).
 pub(crate) fn children<'a>(items: &[Item<'a>]) -> Collection<'a> {
     let mut out = Vec::new();
@@ -153,15 +159,21 @@ pub(crate) fn call<'a>(
             let Some(projection) = args.first() else {
                 return error("repeat() needs a projection");
             };
-            // Breadth-first with a work list, not recursion: bounded by the data, and items
-            // already seen are not expanded again (cycles through resolved references).
+            // Breadth-first with a work list, not recursion: bounded by the data. Nodes already
+            // seen (by identity, which is cheap and what stops cycles through resolved
+            // references) or equal System values are not added or expanded again.
             let mut out: Collection<'a> = Vec::new();
+            let mut seen_nodes = std::collections::HashSet::new();
             let mut pending: Collection<'a> = input.to_vec();
             while !pending.is_empty() {
                 let mut next = Vec::new();
                 for (i, item) in pending.iter().enumerate() {
                     for child in with_this(projection, item, i, scope)? {
-                        if !contains(&out, &child) {
+                        let new = match &child {
+                            Item::Node(node) => seen_nodes.insert(node_identity(node)),
+                            _ => !contains(&out, &child),
+                        };
+                        if new {
                             out.push(child.clone());
                             next.push(child);
                         }
