@@ -251,28 +251,33 @@ impl PartialTemporal {
         Some(Ordering::Equal)
     }
 
-    /// Adds `amount` of a calendar unit (`year` … `millisecond`); `None` for an unknown unit.
+    /// Adds `amount` of a calendar unit (`year` … `millisecond`); `None` for an unknown unit or
+    /// a result outside the years 1–9999.
     pub fn shift(&self, amount: i64, unit: &str) -> Option<PartialTemporal> {
         let mut value = *self;
         let is_time = self.kind == TemporalKind::Time;
         match unit {
             "year" | "month" if !is_time => {
-                let months = if unit == "year" { amount * 12 } else { amount };
+                let months = if unit == "year" {
+                    amount.checked_mul(12)?
+                } else {
+                    amount
+                };
                 // A value without months moves by whole years.
                 let months = if self.precision < 2 {
                     months / 12 * 12
                 } else {
                     months
                 };
-                let total = value.fields[0] * 12 + (value.fields[1] - 1) + months;
+                let total = (value.fields[0] * 12 + (value.fields[1] - 1)).checked_add(months)?;
                 value.fields[0] = total.div_euclid(12);
                 value.fields[1] = total.rem_euclid(12) + 1;
                 value.fields[2] =
                     value.fields[2].min(days_in_month(value.fields[0], value.fields[1]));
-                Some(value)
+                value.in_range().then_some(value)
             }
             "week" | "day" | "hour" | "minute" | "second" | "millisecond" => {
-                let unit_millis = match unit {
+                let unit_millis: i64 = match unit {
                     "week" => 604_800_000,
                     "day" => 86_400_000,
                     "hour" => 3_600_000,
@@ -283,34 +288,35 @@ impl PartialTemporal {
                 if is_time && unit_millis > 3_600_000 {
                     return None;
                 }
+                let millis = amount.checked_mul(unit_millis)?;
                 // Below the value's precision the amount is truncated to it.
                 let precision_millis = match self.precision {
-                    1 => {
-                        let years = amount * unit_millis / (365 * 86_400_000);
-                        return self.shift(years * 12, "month");
-                    }
-                    2 => {
-                        let months = amount * unit_millis / (30 * 86_400_000);
-                        return self.shift(months, "month");
-                    }
+                    1 => return self.shift(millis / (365 * 86_400_000) * 12, "month"),
+                    2 => return self.shift(millis / (30 * 86_400_000), "month"),
                     3 => 86_400_000,
                     4 => 3_600_000,
                     5 => 60_000,
                     6 => 1000,
                     _ => 1,
                 };
-                let delta = amount * unit_millis / precision_millis * precision_millis;
-                let total = Self::total_millis(&self.fields) + delta;
+                let delta = millis / precision_millis * precision_millis;
+                let total = Self::total_millis(&self.fields).checked_add(delta)?;
                 let mut moved = self.with_total_millis(total);
                 if is_time {
                     moved.fields[0] = 0;
                     moved.fields[1] = 1;
                     moved.fields[2] = 1;
+                    return Some(moved);
                 }
-                Some(moved)
+                moved.in_range().then_some(moved)
             }
             _ => None,
         }
+    }
+
+    /// `true` for years 1 to 9999, the range of FHIR dates.
+    fn in_range(&self) -> bool {
+        (1..=9999).contains(&self.fields[0])
     }
 
     /// The number of digits of precision (`@2014` → 4, `@T10:30` → 4, ms → 17).

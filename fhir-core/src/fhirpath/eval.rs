@@ -132,7 +132,10 @@ pub(crate) fn eval<'a>(
                 return Ok(vec![]);
             };
             Ok(vec![match item.primitive() {
-                Item::Integer(i) => Item::Integer(-i),
+                Item::Integer(i) => match i.checked_neg() {
+                    Some(negated) => Item::Integer(negated),
+                    None => return Ok(vec![]),
+                },
                 Item::Decimal(d) => Item::Decimal(d.negate()),
                 Item::Quantity(mut q) => {
                     q.value = q.value.negate();

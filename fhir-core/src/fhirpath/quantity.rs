@@ -225,6 +225,10 @@ pub(crate) fn canonical_unit(unit: &str) -> Option<Canonical> {
         } else {
             (term, 1)
         };
+        // Real units have small exponents; a bound keeps hostile ones (`m999999999`) cheap.
+        if !(-9..=9).contains(&exponent) {
+            return None;
+        }
         let (atom_factor, base, base_exponent) = atom(symbol)?;
         let sign = if divide { -1 } else { 1 };
         for _ in 0..exponent.abs() {

@@ -249,3 +249,27 @@ fn repeat_and_descendants_follow_deep_data_without_recursion() {
         vec![json!(61)]
     );
 }
+
+#[test]
+fn hostile_values_give_empty_or_errors_not_panics() {
+    for src in [
+        "-(-9223372036854775807 - 1)",
+        "(-9223372036854775807 - 1).abs()",
+        "9223372036854775807 + 1",
+        "9223372036854775807 * 2",
+        "@2020-01-01 + 9223372036854775807 days",
+        "@2020-01-01 + 9223372036854775807 years",
+        "@2020 + 9223372036854775807 'ms'",
+        "1 'm999999999' = 1 'm'",
+        "1e999999999",
+        "'abc'.substring(-5, 9223372036854775807)",
+        "1.0 / 0",
+        "1 div 0",
+        "'x'.matches('(')",
+    ] {
+        let result = Expression::parse(src).and_then(|e| e.evaluate_json(&json!({})));
+        if let Ok(items) = result {
+            assert!(items.len() <= 1, "{src}: {items:?}");
+        }
+    }
+}

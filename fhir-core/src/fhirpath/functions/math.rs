@@ -107,7 +107,7 @@ pub(crate) fn call<'a>(
     let x = d.to_f64();
     Ok(Some(match name {
         "abs" => match item {
-            Item::Integer(i) => vec![Item::Integer(i.abs())],
+            Item::Integer(i) => i.checked_abs().map(Item::Integer).into_iter().collect(),
             _ => vec![Item::Decimal(d.abs())],
         },
         "ceiling" => integer(d.ceiling()),
