@@ -12,9 +12,14 @@ use fhir_core::fhirpath::decimal::Decimal;
 use fhir_core::fhirpath::{Environment, Expression};
 use serde_json::Value;
 
-/// Cases that fail, by description, with the reason. All three are marked `disable: true` in the
-/// suite itself.
+/// Cases that fail, by description, with the reason. All but the first are marked
+/// `disable: true` in the suite itself.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
+    (
+        "** testFHIRPathAsFunction21",
+        "expects an error for `as()` on several items; the R4 core invariant dom-3 applies \
+         `descendants().as(canonical)` to collections, so `as()` filters like `ofType()`",
+    ),
     (
         "** patient has a birthDate",
         "expects `birthDate` to give `true`; FHIRPath returns the date itself (the suite disables it)",
@@ -146,4 +151,153 @@ fn fhirpath_r4_suite() {
         "remove the fixed cases from KNOWN_FAILURES: {fixed:?}"
     );
     assert!(passed >= MIN_PASSED, "only {passed} cases pass");
+}
+
+/// Error-level invariants that R4 examples really break (checked by hand), as (key, example id).
+const INVALID_EXAMPLES: &[(&str, &str)] = &[
+    // bdl-7: the `dataelements` Bundle repeats fullUrls (`…/de-Quantity.value` …) without versions.
+    ("bdl-7", "dataelements"),
+    // sdf-4: these logical models are neither abstract nor have a baseDefinition.
+    ("sdf-4", "Definition"),
+    ("sdf-4", "Event"),
+    ("sdf-4", "FiveWs"),
+    ("sdf-4", "Request"),
+];
+
+/// Every R4 search parameter expression (from `Bundle-searchParams.json` of the examples package)
+/// parses, and evaluates without error over every example of its base resource types; every
+/// invariant of the R4 StructureDefinitions parses, and the resource-level ones hold on the
+/// examples of their resource (error-level ones: except [`INVALID_EXAMPLES`]).
+#[test]
+fn r4_search_parameters_and_invariants_compile_and_run_over_the_examples() {
+    let files = conformance_tests::r4_example_files().unwrap();
+    let mut examples: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut search_params = None;
+    let mut invariants = Vec::new();
+    let mut root_invariants = Vec::new();
+    for (name, bytes) in &files {
+        if !name.ends_with(".json") || name == "package.json" {
+            continue;
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+            continue;
+        };
+        if name == "Bundle-searchParams.json" {
+            search_params = Some(value.clone());
+        }
+        if value["resourceType"] == "StructureDefinition" {
+            for element in value["snapshot"]["element"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for constraint in element["constraint"].as_array().into_iter().flatten() {
+                    if let Some(expression) = constraint["expression"].as_str() {
+                        invariants.push((
+                            format!("{} {}", name, constraint["key"].as_str().unwrap_or("")),
+                            expression.to_string(),
+                        ));
+                        // Invariants on the resource itself, checked over its examples below.
+                        if element["path"] == value["type"]
+                            && value["kind"] == "resource"
+                            && value["derivation"] == "specialization"
+                        {
+                            root_invariants.push((
+                                value["type"].as_str().unwrap_or_default().to_string(),
+                                constraint["key"].as_str().unwrap_or_default().to_string(),
+                                constraint["severity"] == "error",
+                                expression.to_string(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(resource_type) = value["resourceType"].as_str() {
+            examples
+                .entry(resource_type.to_string())
+                .or_default()
+                .push(value.clone());
+        }
+    }
+    let mut failures = Vec::new();
+    let mut evaluations = 0;
+    let search_params = search_params.expect("the package has Bundle-searchParams.json");
+    for entry in search_params["entry"].as_array().unwrap() {
+        let param = &entry["resource"];
+        let Some(expression) = param["expression"].as_str() else {
+            continue;
+        };
+        let id = param["id"].as_str().unwrap_or_default();
+        let parsed = match Expression::parse(expression) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                failures.push(format!("search {id}: {e}"));
+                continue;
+            }
+        };
+        for base in param["base"].as_array().into_iter().flatten() {
+            let base = base.as_str().unwrap_or_default();
+            let candidates: Vec<&Value> = if base == "Resource" || base == "DomainResource" {
+                examples.values().flatten().take(50).collect()
+            } else {
+                examples.get(base).into_iter().flatten().collect()
+            };
+            for example in candidates {
+                evaluations += 1;
+                let env = Environment::new();
+                if let Err(e) = parsed.evaluate(example, &env) {
+                    failures.push(format!(
+                        "search {id} on {}: {e}",
+                        example["id"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    let mut parsed_invariants = 0;
+    for (key, expression) in &invariants {
+        match Expression::parse(expression) {
+            Ok(_) => parsed_invariants += 1,
+            Err(e) => failures.push(format!("invariant {key}: {e}")),
+        }
+    }
+    let mut root_checks = 0;
+    let mut false_warnings: BTreeMap<&str, usize> = BTreeMap::new();
+    for (resource_type, key, is_error, expression) in &root_invariants {
+        let Ok(parsed) = Expression::parse(expression) else {
+            continue;
+        };
+        for example in examples.get(resource_type).into_iter().flatten() {
+            root_checks += 1;
+            let env = Environment::new();
+            match parsed.evaluate_boolean(example, &env) {
+                Ok(Some(true) | None) => {}
+                // Some examples break best-practice warnings (vsd-0: `name` is not a computable
+                // name, dom-6: no narrative); errors would mean a wrong answer.
+                Ok(Some(false)) if !is_error => *false_warnings.entry(key).or_default() += 1,
+                Ok(Some(false))
+                    if INVALID_EXAMPLES
+                        .contains(&(key.as_str(), example["id"].as_str().unwrap_or(""))) => {}
+                Ok(Some(false)) => failures.push(format!(
+                    "invariant {key} is false on {resource_type}/{}",
+                    example["id"].as_str().unwrap_or_default()
+                )),
+                Err(e) => failures.push(format!(
+                    "invariant {key} on {resource_type}/{}: {e}",
+                    example["id"].as_str().unwrap_or_default()
+                )),
+            }
+        }
+    }
+    println!(
+        "{evaluations} search evaluations, {parsed_invariants} of {} invariants parse, \
+         {root_checks} resource-level invariant checks",
+        invariants.len()
+    );
+    println!("warnings false on some examples: {false_warnings:?}");
+    for failure in &failures {
+        println!("{failure}");
+    }
+    assert!(failures.is_empty(), "{} failures", failures.len());
 }

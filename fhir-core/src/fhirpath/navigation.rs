@@ -72,14 +72,13 @@ enum ElementStatus {
     Missing(String),
 }
 
-fn element_status(type_name: &str, name: &str) -> ElementStatus {
+/// `resources_checked`: whether resources are checked for missing names too (for types known
+/// from the expression itself, not from the data).
+fn element_status(type_name: &str, name: &str, resources_checked: bool) -> ElementStatus {
     let model = Model::r4();
     let Some(type_def) = model.type_def(type_name) else {
         return ElementStatus::Found;
     };
-    if type_def.kind == TypeKind::PrimitiveType {
-        return ElementStatus::Found;
-    }
     if let Some(found) = model.element(type_name, name) {
         if found.element.choice {
             return ElementStatus::ChoiceSuffix(format!(
@@ -89,7 +88,13 @@ fn element_status(type_name: &str, name: &str) -> ElementStatus {
         }
         return ElementStatus::Found;
     }
-    if type_def.elements.iter().any(|e| e.name == name) {
+    // Resources are not checked for missing names: elements typed `Resource` hold any resource
+    // (dom-2's `contained.contained` meets a Parameters), and some R4 invariants name elements
+    // a resource lacks (cid-0's `name` on ChargeItemDefinition).
+    if type_def.kind == TypeKind::PrimitiveType
+        || (type_def.kind == TypeKind::Resource && !resources_checked)
+        || type_def.elements.iter().any(|e| e.name == name)
+    {
         return ElementStatus::Found;
     }
     ElementStatus::Missing(format!("{type_name} has no element {name}"))
@@ -98,7 +103,7 @@ fn element_status(type_name: &str, name: &str) -> ElementStatus {
 /// An error when `name` is not an element of the statically known type: a path through the
 /// wrong type (`Encounter.name`) or a choice element with its suffix.
 pub(crate) fn check_element(type_name: &str, name: &str) -> Result<()> {
-    match element_status(type_name, name) {
+    match element_status(type_name, name, true) {
         ElementStatus::Found => Ok(()),
         ElementStatus::ChoiceSuffix(message) | ElementStatus::Missing(message) => error(message),
     }
@@ -115,7 +120,7 @@ pub(crate) fn navigate_all<'a>(items: &[Item<'a>], name: &str) -> Result<Collect
         if let Item::Node(node) = item
             && matches!(node.value, Some(Value::Object(_)))
         {
-            match element_status(node.type_name, name) {
+            match element_status(node.type_name, name, false) {
                 ElementStatus::Found => found = true,
                 ElementStatus::ChoiceSuffix(message) => return error(message),
                 ElementStatus::Missing(message) => missing = Some(message),

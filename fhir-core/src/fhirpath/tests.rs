@@ -273,3 +273,29 @@ fn hostile_values_give_empty_or_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn as_operator_filters_collections_for_search_parameters() {
+    let observation = json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "bp"},
+        "component": [
+            {"code": {"text": "sys"}, "valueQuantity": {"value": 120, "unit": "mmHg"}},
+            {"code": {"text": "note"}, "valueString": "high"},
+            {"code": {"text": "dia"}, "valueQuantity": {"value": 80, "unit": "mmHg"}}
+        ]
+    });
+    let expression = Expression::parse("(Observation.component.value as Quantity).value").unwrap();
+    assert_eq!(
+        expression.evaluate_json(&observation).unwrap(),
+        vec![json!(120), json!(80)]
+    );
+    let function = Expression::parse("Observation.component.value.as(Quantity).value").unwrap();
+    assert_eq!(
+        function.evaluate_json(&observation).unwrap(),
+        vec![json!(120), json!(80)]
+    );
+    let is = Expression::parse("Observation.component.value is Quantity").unwrap();
+    assert!(is.evaluate_json(&observation).is_err());
+}

@@ -78,11 +78,23 @@ pub(crate) fn parse_type_argument(expr: &Expr) -> Result<TypeSpecifier> {
     }
 }
 
+/// The `is` and `as` operators. `as` on several items keeps those of the type, like
+/// `ofType()`: the R4 search parameters rely on it (`Observation.component.value as Quantity`),
+/// although the specification asks for a single item; `is` requires one.
 pub(crate) fn type_operation<'a>(
     items: &[Item<'a>],
     spec: &TypeSpecifier,
     cast: bool,
 ) -> Result<Collection<'a>> {
+    if cast && items.len() > 1 {
+        let mut out = Vec::new();
+        for item in items {
+            if item_is(item, spec, true)? {
+                out.push(item.clone());
+            }
+        }
+        return Ok(out);
+    }
     let Some(item) = singleton(items)? else {
         return Ok(vec![]);
     };

@@ -69,7 +69,10 @@ pub(crate) fn call<'a>(
                 return error(format!("{name}() needs a type"));
             };
             let spec = parse_type_argument(type_arg)?;
-            if name == "ofType" {
+            // `as()` on several items filters like `ofType()`: the R4 core invariants rely on it
+            // (dom-3: `%resource.descendants().as(canonical)`), although the specification and
+            // the FHIRPath suite ask for a single item.
+            if name == "ofType" || (name == "as" && input.len() > 1) {
                 let mut out = Vec::new();
                 for item in input {
                     if item_is(item, &spec, true)? {
