@@ -197,13 +197,15 @@ fn r4_search_parameters_and_invariants_compile_and_run_over_the_examples() {
                             format!("{} {}", name, constraint["key"].as_str().unwrap_or("")),
                             expression.to_string(),
                         ));
-                        // Invariants on the resource itself, checked over its examples below.
-                        if element["path"] == value["type"]
-                            && value["kind"] == "resource"
-                            && value["derivation"] == "specialization"
-                        {
+                        // Invariants of resources, checked over their examples below.
+                        if value["kind"] == "resource" && value["derivation"] == "specialization" {
                             root_invariants.push((
                                 value["type"].as_str().unwrap_or_default().to_string(),
+                                element["path"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .trim_end_matches("[x]")
+                                    .to_string(),
                                 constraint["key"].as_str().unwrap_or_default().to_string(),
                                 constraint["severity"] == "error",
                                 expression.to_string(),
@@ -264,11 +266,46 @@ fn r4_search_parameters_and_invariants_compile_and_run_over_the_examples() {
     }
     let mut root_checks = 0;
     let mut false_warnings: BTreeMap<&str, usize> = BTreeMap::new();
-    for (resource_type, key, is_error, expression) in &root_invariants {
+    let mut element_checks = 0;
+    for (resource_type, path, key, is_error, expression) in &root_invariants {
         let Ok(parsed) = Expression::parse(expression) else {
             continue;
         };
+        let Ok(path_expression) = Expression::parse(path) else {
+            failures.push(format!("element path {path} does not parse"));
+            continue;
+        };
         for example in examples.get(resource_type).into_iter().flatten() {
+            if path != resource_type {
+                // An element-level invariant: evaluated on each element of the path.
+                let env = Environment::new().with_resource(example);
+                let Ok(elements) = path_expression.evaluate(example, &env) else {
+                    failures.push(format!("element path {path} fails"));
+                    continue;
+                };
+                for element in elements {
+                    element_checks += 1;
+                    let env = Environment::new().with_resource(example);
+                    match parsed.evaluate_item(element, &env).map(|items| {
+                        items
+                            .first()
+                            .and_then(|i| i.to_json().as_bool())
+                            .unwrap_or(true)
+                    }) {
+                        Ok(true) => {}
+                        Ok(false) if !is_error => *false_warnings.entry(key).or_default() += 1,
+                        Ok(false) => failures.push(format!(
+                            "invariant {key} is false on {path} of {resource_type}/{}",
+                            example["id"].as_str().unwrap_or_default()
+                        )),
+                        Err(e) => failures.push(format!(
+                            "invariant {key} on {path} of {resource_type}/{}: {e}",
+                            example["id"].as_str().unwrap_or_default()
+                        )),
+                    }
+                }
+                continue;
+            }
             root_checks += 1;
             let env = Environment::new();
             match parsed.evaluate_boolean(example, &env) {
@@ -292,7 +329,7 @@ fn r4_search_parameters_and_invariants_compile_and_run_over_the_examples() {
     }
     println!(
         "{evaluations} search evaluations, {parsed_invariants} of {} invariants parse, \
-         {root_checks} resource-level invariant checks",
+         {root_checks} resource-level and {element_checks} element-level invariant checks",
         invariants.len()
     );
     println!("warnings false on some examples: {false_warnings:?}");

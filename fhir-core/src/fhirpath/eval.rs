@@ -18,8 +18,10 @@ use crate::model::{Model, TypeKind};
 #[derive(Clone)]
 pub(crate) struct Scope<'a> {
     pub env: &'a Environment<'a>,
-    /// The evaluated resource (`%context`).
-    pub context: &'a Value,
+    /// The item the evaluation started from (`%context`).
+    pub context: Item<'a>,
+    /// `%resource`: set in the environment, or the context when it is a resource.
+    pub resource: Option<&'a Value>,
     pub this: Option<Item<'a>>,
     pub index: Option<usize>,
     pub total: Option<Vec<Item<'a>>>,
@@ -32,16 +34,19 @@ pub(crate) fn error<T>(message: impl Into<String>) -> Result<T> {
     Err(FhirPathError::Evaluation(message.into()))
 }
 
-/// Evaluates the whole expression with the resource as context.
+/// Evaluates the whole expression with `context` as `%context` and first focus.
 pub(crate) fn evaluate<'a>(
     root: &Expr,
-    resource: &'a Value,
+    context: Item<'a>,
     env: &'a Environment<'a>,
 ) -> Result<Collection<'a>> {
-    let context = Item::resource(resource);
+    let context_resource = context
+        .as_json()
+        .filter(|v| v.get("resourceType").is_some());
     let scope = Scope {
         env,
-        context: resource,
+        context: context.clone(),
+        resource: env.resource.or(context_resource),
         this: Some(context.clone()),
         index: None,
         total: None,
@@ -161,12 +166,12 @@ fn variable<'a>(name: &str, scope: &Scope<'a>) -> Result<Collection<'a>> {
     if let Some(value) = env.variables.get(name) {
         return Ok(value.clone());
     }
-    let resource = env.resource.unwrap_or(scope.context);
     let text = |s: &str| Ok(vec![Item::String(s.to_string())]);
+    let resource = |value: Option<&'a Value>| Ok(value.map(Item::resource).into_iter().collect());
     match name {
-        "context" => Ok(vec![Item::resource(scope.context)]),
-        "resource" => Ok(vec![Item::resource(resource)]),
-        "rootResource" => Ok(vec![Item::resource(env.root_resource.unwrap_or(resource))]),
+        "context" => Ok(vec![scope.context.clone()]),
+        "resource" => resource(scope.resource),
+        "rootResource" => resource(env.root_resource.or(scope.resource)),
         "ucum" => text("http://unitsofmeasure.org"),
         "sct" => text("http://snomed.info/sct"),
         "loinc" => text("http://loinc.org"),

@@ -101,8 +101,8 @@ impl Arena {
     }
 }
 
-/// The environment of an evaluation: `%resource`, `%rootResource`, `%context` (default: the
-/// evaluated resource), custom `%variables` and an optional [`Resolver`] for `resolve()`.
+/// The environment of an evaluation: `%resource` (default: the evaluated resource),
+/// `%rootResource` (default: `%resource`); `%context` is always what the evaluation starts from, custom `%variables` and an optional [`Resolver`] for `resolve()`.
 ///
 /// It also keeps the resources the resolver returns alive, so results can borrow from them:
 /// create one per evaluation (or per thread); it is cheap, and it is not `Sync`.
@@ -190,7 +190,18 @@ impl Expression {
         resource: &'a Value,
         env: &'a Environment<'a>,
     ) -> Result<Vec<Item<'a>>, FhirPathError> {
-        eval::evaluate(&self.root, resource, env)
+        eval::evaluate(&self.root, Item::resource(resource), env)
+    }
+
+    /// Evaluates the expression with any item as the context, such as an element for an
+    /// invariant defined on it (`Patient.contact`); set `%resource` in the environment to the
+    /// resource that holds it, for `%resource` and `resolve()` of contained references.
+    pub fn evaluate_item<'a>(
+        &self,
+        context: Item<'a>,
+        env: &'a Environment<'a>,
+    ) -> Result<Vec<Item<'a>>, FhirPathError> {
+        eval::evaluate(&self.root, context, env)
     }
 
     /// Evaluates with an empty environment and returns the items as JSON

@@ -206,9 +206,9 @@ fn children_of<'a>(
             return None;
         }
         let type_name = match value {
-            Some(v @ Value::Object(map))
-                if code.is_empty() || code == "Resource" || map.contains_key("resourceType") =>
-            {
+            // Only elements typed `Resource` (or unknown) hold resources: a backbone may have
+            // an element called `resourceType` (ExampleScenario.instance).
+            Some(v @ Value::Object(_)) if code.is_empty() || code == "Resource" => {
                 let t = json_type(v);
                 if t.is_empty() { code } else { t }
             }

@@ -299,3 +299,42 @@ fn as_operator_filters_collections_for_search_parameters() {
     let is = Expression::parse("Observation.component.value is Quantity").unwrap();
     assert!(is.evaluate_json(&observation).is_err());
 }
+
+#[test]
+fn evaluate_on_an_element_with_the_resource_in_the_environment() {
+    let patient = json!({
+        "resourceType": "Patient",
+        "id": "p",
+        "contact": [{"name": {"family": "Doe"}}, {"gender": "male"}]
+    });
+    let env = Environment::new().with_resource(&patient);
+    let contacts = Expression::parse("Patient.contact").unwrap();
+    let contacts = contacts.evaluate(&patient, &env).unwrap();
+    assert_eq!(contacts[0].type_name(), "Patient.contact");
+    // pat-1 of R4, on each contact.
+    let pat_1 = Expression::parse(
+        "name.exists() or telecom.exists() or address.exists() or organization.exists()",
+    )
+    .unwrap();
+    let context_env = Environment::new().with_resource(&patient);
+    let results: Vec<Vec<Value>> = contacts
+        .iter()
+        .map(|contact| {
+            pat_1
+                .evaluate_item(contact.clone(), &context_env)
+                .unwrap()
+                .iter()
+                .map(Item::to_json)
+                .collect()
+        })
+        .collect();
+    assert_eq!(results, vec![vec![json!(true)], vec![json!(false)]]);
+    let resource = Expression::parse("%resource.id").unwrap();
+    assert_eq!(
+        resource
+            .evaluate_item(contacts[1].clone(), &context_env)
+            .unwrap()[0]
+            .to_json(),
+        json!("p")
+    );
+}

@@ -66,14 +66,20 @@ pub(crate) fn children<'a>(items: &[Item<'a>]) -> Collection<'a> {
             && let Some(Value::Object(map)) = node.value
         {
             for key in map.keys() {
-                if key.starts_with('_') || key == "resourceType" {
+                // `_name` goes with `name`, unless the primitive only has extensions.
+                let name = match key.strip_prefix('_') {
+                    Some(name) if !map.contains_key(name) => name,
+                    Some(_) => continue,
+                    None => key.as_str(),
+                };
+                if name == "resourceType"
+                    && crate::model::Model::r4()
+                        .element(node.type_name, name)
+                        .is_none()
+                {
                     continue;
                 }
-                let direct = navigate(item, key);
-                if direct.is_empty() {
-                    continue;
-                }
-                out.extend(direct);
+                out.extend(navigate(item, name));
             }
         }
     }

@@ -179,9 +179,8 @@ pub(crate) fn call<'a>(
 /// `Type/id`, then the caller's resolver.
 fn resolve<'a>(reference: &str, scope: &Scope<'a>) -> Option<&'a Value> {
     let env = scope.env;
-    let resource = env.resource.unwrap_or(scope.context);
-    let root = env.root_resource.unwrap_or(resource);
-    let mut candidates: Vec<&'a Value> = vec![resource, root, scope.context];
+    let mut candidates: Vec<&'a Value> = scope.resource.into_iter().collect();
+    candidates.extend(env.root_resource);
     if let Some(id) = reference.strip_prefix('#') {
         for container in &candidates {
             if let Some(Value::Array(contained)) = container.get("contained") {
