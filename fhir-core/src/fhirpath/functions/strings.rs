@@ -1,5 +1,8 @@
 //! String functions.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use regex::Regex;
 
 use super::arg;
@@ -19,6 +22,15 @@ fn text(items: &[Item<'_>], what: &str) -> Result<Option<String>> {
     }
 }
 
+/// Compiled patterns, shared by all evaluations: invariants and search filters apply the same
+/// few literal patterns to many values. Cleared when full, so hostile input cannot grow it.
+fn regex_cache() -> &'static Mutex<HashMap<String, Regex>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+const REGEX_CACHE_SIZE: usize = 256;
+
 fn regex(pattern: &str, whole: bool) -> Result<Regex> {
     // `(?s)`: FHIRPath regular expressions let `.` match newlines.
     let source = if whole {
@@ -26,7 +38,19 @@ fn regex(pattern: &str, whole: bool) -> Result<Regex> {
     } else {
         format!("(?s){pattern}")
     };
-    Regex::new(&source).or_else(|e| error(format!("invalid regular expression: {e}")))
+    let mut cache = regex_cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(compiled) = cache.get(&source) {
+        return Ok(compiled.clone());
+    }
+    let compiled =
+        Regex::new(&source).or_else(|e| error(format!("invalid regular expression: {e}")))?;
+    if cache.len() >= REGEX_CACHE_SIZE {
+        cache.clear();
+    }
+    cache.insert(source, compiled.clone());
+    Ok(compiled)
 }
 
 pub(crate) fn call<'a>(
