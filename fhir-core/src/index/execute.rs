@@ -278,7 +278,12 @@ impl Run<'_> {
                     seen.insert((candidate.resource_type.clone(), candidate.id.clone()));
                 }
             }
-            self.includes(&matches, &request.includes, &request.revincludes, seen)?
+            let mut included =
+                self.includes(&matches, &request.includes, &request.revincludes, seen)?;
+            if let Some(since) = request.include_since {
+                included.retain(|hit| hit.last_updated >= since);
+            }
+            included
         };
         Ok(SearchPage {
             matches,

@@ -283,6 +283,9 @@ pub struct SearchRequest {
     /// Each included resource appears once in the whole search, on the page of its first
     /// referrer, instead of on every page that refers to it (`$everything`).
     pub include_once: bool,
+    /// Included resources must have been updated at or after this instant (milliseconds):
+    /// `$everything`'s `_since`, which applies to every resource returned.
+    pub include_since: Option<i64>,
     /// A compartment search (`Patient/123/Observation`): (compartment type, id). Set by the
     /// server from the path, not parsed from parameters.
     pub compartment: Option<(String, String)>,
@@ -479,6 +482,10 @@ impl<'r> Parser<'r> {
                 if !value.is_empty() {
                     match value.parse::<usize>() {
                         Ok(count) => self.request.count = Some(count),
+                        // Too big for a usize is still a page size: the server clamps it.
+                        Err(_) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                            self.request.count = Some(usize::MAX)
+                        }
                         Err(_) => return bad("_count must be a non-negative integer"),
                     }
                 }

@@ -37,6 +37,12 @@ pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse,
     if !types.iter().any(|t| t == "Patient") {
         types.push("Patient".into());
     }
+    let mut includes = vec![Include {
+        source_type: None,
+        param: None,
+        target_type: None,
+        iterate: false,
+    }];
     if let Some(wanted) = param("_type") {
         let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
         for t in &wanted {
@@ -47,12 +53,24 @@ pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse,
             }
         }
         types.retain(|t| wanted.contains(&t.as_str()));
+        // Referenced resources are restricted to the same types.
+        includes = wanted
+            .iter()
+            .map(|t| Include {
+                source_type: None,
+                param: None,
+                target_type: Some((*t).to_owned()),
+                iterate: false,
+            })
+            .collect();
     }
     let mut conditions = Vec::new();
+    let mut include_since = None;
     if let Some(since) = param("_since") {
         let (start, end) = parse_range(since).ok_or_else(|| {
             FhirError::BadRequest(format!("_since '{since}' is not a FHIR instant"))
         })?;
+        include_since = Some(start);
         conditions.push(Condition {
             path: ParamPath::Direct {
                 code: "_lastUpdated".into(),
@@ -79,12 +97,8 @@ pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse,
         cursor: param("_cursor").map(str::to_owned),
         compartment: Some(("Patient".into(), id.to_owned())),
         include_once: true,
-        includes: vec![Include {
-            source_type: None,
-            param: None,
-            target_type: None,
-            iterate: false,
-        }],
+        include_since,
+        includes,
         ..SearchRequest::default()
     };
     let link_params: Vec<(String, String)> = params

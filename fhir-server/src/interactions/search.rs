@@ -139,7 +139,14 @@ pub fn parse_request(
         .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"));
     // A chain or `_has` with an unknown link is refused even when lenient: ignoring it would
     // widen the results instead of narrowing them.
-    let chained = |p: &ParseProblem| p.param.contains('.') || p.param.starts_with("_has:");
+    // The same holds for result parameters that would silently change what comes back.
+    let chained = |p: &ParseProblem| {
+        p.param.contains('.')
+            || p.param.starts_with("_has:")
+            || ["_include", "_revinclude", "_sort"]
+                .iter()
+                .any(|name| p.param.starts_with(name))
+    };
     let refused: Vec<Issue> = parsed
         .problems
         .iter()
