@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run the server (the default command).
     Serve,
+    /// Rebuild the search index from the database (the server must not be running on the same
+    /// index directory).
+    Reindex,
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -66,6 +69,31 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             app.run_until_stopped().await.map_err(|e| e.to_string())
+        }
+        Command::Reindex => {
+            let store = crate::startup::open_store(&cli.config)
+                .await
+                .map_err(|e| e.to_string())?;
+            let location = cli.config.index_location();
+            if let fhir_core::index::IndexLocation::Directory(dir) = &location
+                && dir.exists()
+            {
+                std::fs::remove_dir_all(dir)
+                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+            }
+            let started = std::time::Instant::now();
+            let index = fhir_core::index::SearchIndex::open(location, store.clone())
+                .await
+                .map_err(|e| e.to_string());
+            store.close().await;
+            let index = index?;
+            println!(
+                "search index rebuilt up to change {} in {:.1} s ({} bytes on disk)",
+                index.visible_seq(),
+                started.elapsed().as_secs_f64(),
+                index.size_on_disk()
+            );
+            Ok(())
         }
         Command::Tenant { action } => {
             let store = crate::startup::open_store(&cli.config)

@@ -39,6 +39,8 @@ pub enum Interaction {
     ConditionalDelete(String),
     /// `GET [base]/Patient/[id]/$everything`.
     Everything(String),
+    /// `POST [base]/$reindex` (start) and `GET [base]/$reindex` (progress).
+    Reindex { start: bool },
     /// Interactions of later issues (search, batch/transaction, patch, operations): answered 501.
     NotYet(&'static str),
 }
@@ -141,6 +143,11 @@ pub fn route(method: &Method, segments: &[&str]) -> Result<Interaction, FhirErro
                 not_allowed("GET")
             }
         }
+        ["$reindex"] => match *method {
+            Method::POST => Ok(Interaction::Reindex { start: true }),
+            Method::GET | Method::HEAD => Ok(Interaction::Reindex { start: false }),
+            _ => not_allowed("GET, POST"),
+        },
         [first, ..] if first.starts_with('$') => Ok(Interaction::NotYet("operations")),
         [resource_type, rest @ ..] => {
             let resource_type = known_type(resource_type)?;

@@ -7,7 +7,7 @@ use tantivy::{TantivyDocument, Term};
 
 use super::terms::{self, marker};
 use super::{IndexError, SearchIndex};
-use crate::search::extract::{content_text, narrative_text};
+use crate::search::IndexValue;
 use crate::store::StoredResource;
 
 /// The key of a resource in the index.
@@ -26,6 +26,9 @@ impl SearchIndex {
         }
         let writer = self.writer.lock().expect("index writer lock");
         for change in changes {
+            if change.resource_type == "SearchParameter" {
+                self.note_search_parameter(change);
+            }
             let current = last[&(
                 change.tenant.as_str(),
                 change.resource_type.as_str(),
@@ -52,7 +55,7 @@ impl SearchIndex {
         Ok(())
     }
 
-    fn document(&self, change: &StoredResource, key: &str) -> Option<TantivyDocument> {
+    pub(crate) fn document(&self, change: &StoredResource, key: &str) -> Option<TantivyDocument> {
         let resource: Value = serde_json::from_str(&change.body).ok()?;
         let f = &self.fields;
         let mut document = TantivyDocument::default();
@@ -67,7 +70,20 @@ impl SearchIndex {
         let mut terms = Vec::with_capacity(64);
         for (param, values) in extractor.extract(&change.resource_type, &resource) {
             // Full text has fields of its own.
-            if values.is_empty() || param.code == "_text" || param.code == "_content" {
+            if param.code == "_text" || param.code == "_content" {
+                let field = if param.code == "_text" {
+                    f.narrative
+                } else {
+                    f.content
+                };
+                for value in values {
+                    if let IndexValue::String(text) = value {
+                        document.add_text(field, text);
+                    }
+                }
+                continue;
+            }
+            if values.is_empty() {
                 continue;
             }
             terms.push(terms::term(&param.code, marker::PRESENT, ""));
@@ -80,11 +96,6 @@ impl SearchIndex {
         for term in terms {
             document.add_text(f.terms, term);
         }
-        let narrative = narrative_text(&resource);
-        if !narrative.is_empty() {
-            document.add_text(f.narrative, narrative);
-        }
-        document.add_text(f.content, content_text(&resource));
         Some(document)
     }
 }

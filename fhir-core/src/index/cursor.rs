@@ -56,7 +56,7 @@ impl Cursor {
 
     /// Reads a cursor; `sort_keys` is the number of `_sort` keys of the request.
     pub fn decode(text: &str, sort_keys: usize) -> Option<Cursor> {
-        if text.len() % 2 != 0 || text.len() > 8_192 {
+        if !text.len().is_multiple_of(2) || text.len() > 8_192 {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..text.len())

@@ -424,7 +424,6 @@ impl Run<'_> {
                     fields,
                     self.index.index.tokenizers(),
                     code,
-                    *param_type,
                     modifier.as_ref(),
                     &condition.values,
                 );
@@ -883,13 +882,16 @@ fn compare_to_cursor(a: &Candidate, cursor: &Cursor, request: &SearchRequest) ->
     )
 }
 
+/// The fast columns of one segment: type, id, lastUpdated.
+type SegmentColumns = (
+    Option<tantivy::columnar::StrColumn>,
+    Option<tantivy::columnar::StrColumn>,
+    Option<tantivy::columnar::Column<i64>>,
+);
+
 /// The fast columns (type, id, lastUpdated) of every segment.
 struct Columns {
-    segments: Vec<(
-        Option<tantivy::columnar::StrColumn>,
-        Option<tantivy::columnar::StrColumn>,
-        Option<tantivy::columnar::Column<i64>>,
-    )>,
+    segments: Vec<SegmentColumns>,
     buffer: String,
 }
 

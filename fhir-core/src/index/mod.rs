@@ -21,6 +21,7 @@
 
 mod build;
 pub mod cursor;
+mod custom;
 mod execute;
 mod plan;
 pub mod terms;
@@ -41,6 +42,7 @@ use crate::search::extract::Extractor;
 use crate::search::params::Registry;
 use crate::store::{ResourceStore, StoreError};
 
+pub use custom::{ReindexState, ReindexStatus};
 pub use execute::{Hit, SearchError, SearchOptions, SearchPage};
 
 /// How often the follower looks for new changes.
@@ -50,7 +52,7 @@ pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Changes read from the store per batch.
 const BATCH: usize = 2_000;
 /// The format of the index; an index of another format is rebuilt.
-const FORMAT: &str = "fhir-index-1";
+const FORMAT: &str = "fhir-index-2";
 
 /// Errors of the index.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +107,7 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         key: builder.add_text_field("key", STRING),
-        tenant: builder.add_text_field("tenant", STRING),
+        tenant: builder.add_text_field("tenant", STRING | STORED),
         resource_type: builder.add_text_field("type", STRING | FAST | STORED),
         id: builder.add_text_field("id", STRING | FAST | STORED),
         version: builder.add_i64_field("version", STORED),
@@ -165,6 +167,8 @@ pub struct SearchIndex {
     /// know the tenant's own SearchParameters.
     default_extractor: Arc<Extractor>,
     tenant_extractors: RwLock<HashMap<String, Arc<Extractor>>>,
+    /// Tenant-defined parameters and reindex jobs.
+    custom: Mutex<custom::Custom>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -210,7 +214,9 @@ impl SearchIndex {
             }),
             default_extractor: Arc::new(Extractor::new(Registry::r4())),
             tenant_extractors: RwLock::new(HashMap::new()),
+            custom: Mutex::new(custom::Custom::default()),
         });
+        search_index.load_custom_parameters()?;
         search_index.catch_up_to(i64::MAX, true).await?;
         Ok(search_index)
     }
@@ -288,6 +294,7 @@ impl SearchIndex {
                 .map_err(|e| IndexError::Unavailable(e.to_string()))??;
             progress.applied = last;
             progress.dirty = true;
+            self.apply_parameter_changes();
             if !full || (target != i64::MAX && last >= target) {
                 return Ok(());
             }
@@ -314,19 +321,15 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// The extractor for a tenant (the official parameters plus the tenant's own).
-    pub(crate) fn extractor(&self, tenant: &str) -> Arc<Extractor> {
+    /// The extractor for a tenant (the official parameters plus the tenant's own); its
+    /// `registry()` is the tenant's registry of search parameters.
+    pub fn extractor(&self, tenant: &str) -> Arc<Extractor> {
         self.tenant_extractors
             .read()
             .expect("extractor lock")
             .get(tenant)
             .cloned()
             .unwrap_or_else(|| self.default_extractor.clone())
-    }
-
-    /// The registry of search parameters of a tenant.
-    pub fn registry(&self, tenant: &str) -> Registry {
-        self.extractor(tenant).registry().clone()
     }
 
     /// Replaces the tenant's own parameters (a new extractor is used for later writes).

@@ -19,7 +19,6 @@ use tantivy::tokenizer::TokenStream;
 
 use super::Fields;
 use super::terms::{self, marker, sortable_i64};
-use crate::search::ParamType;
 use crate::search::normalize_string;
 use crate::search::query::{Modifier, Prefix, SearchValue};
 
@@ -105,7 +104,6 @@ pub(crate) fn direct(
     fields: &Fields,
     tokenizers: &tantivy::tokenizer::TokenizerManager,
     code: &str,
-    param_type: ParamType,
     modifier: Option<&Modifier>,
     values: &[SearchValue],
 ) -> Translated {
@@ -132,7 +130,7 @@ pub(crate) fn direct(
     if modifier == Some(&Modifier::Not) {
         // A resource matches `:not=a,b` when none of its values is a or b.
         // Negating a superset would lose matches: without an exact positive, check them all.
-        let positive = direct(fields, tokenizers, code, param_type, None, values);
+        let positive = direct(fields, tokenizers, code, None, values);
         if !positive.exact {
             return Translated {
                 query: Box::new(AllQuery),

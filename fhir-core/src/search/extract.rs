@@ -74,7 +74,10 @@ enum Compiled {
     Content,
     /// Nothing to extract (`_query`, special parameters without an expression).
     Nothing,
-    /// Outside the fast path: the reason. Extracts nothing.
+    /// Outside the fast path, evaluated by the general FHIRPath engine (tenant-defined
+    /// parameters with expressions the fast path does not know).
+    General(crate::fhirpath::Expression),
+    /// Neither path nor engine can evaluate it: the reason. Extracts nothing.
     Unsupported(String),
 }
 
@@ -104,7 +107,7 @@ impl Compiled {
                     .collect();
                 (!parts.is_empty()).then_some(Compiled::Composite(parts))
             }
-            Compiled::Narrative | Compiled::Content => Some(self.clone()),
+            Compiled::Narrative | Compiled::Content | Compiled::General(_) => Some(self.clone()),
             Compiled::Nothing | Compiled::Unsupported(_) => None,
         }
     }
@@ -262,6 +265,33 @@ fn compile_param(param: &SearchParam, registry: &Registry) -> Compiled {
             _ => Compiled::Nothing,
         };
     };
+    // Expressions can come from users (tenant SearchParameters): limit them before any parser
+    // sees them, the fast path's included.
+    let limits = crate::fhirpath::Limits::default();
+    if expression.len() > limits.max_length {
+        return Compiled::Unsupported(format!(
+            "the expression is longer than {} bytes",
+            limits.max_length
+        ));
+    }
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for byte in expression.bytes() {
+        match byte {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > limits.max_depth {
+        return Compiled::Unsupported(format!(
+            "the expression nests deeper than {} levels",
+            limits.max_depth
+        ));
+    }
     let bases: Vec<TypeName> = param
         .base
         .iter()
@@ -276,6 +306,16 @@ fn compile_param(param: &SearchParam, registry: &Registry) -> Compiled {
     };
     let expr = match compile::compile(expression, &scope) {
         Ok(expr) => expr,
+        Err(reason) if param.param_type != ParamType::Composite => {
+            // The general engine, with the limits of expressions that come from users.
+            return match crate::fhirpath::Expression::parse_with(
+                expression,
+                &crate::fhirpath::Limits::default(),
+            ) {
+                Ok(general) => Compiled::General(general),
+                Err(error) => Compiled::Unsupported(format!("{reason}; {error}")),
+            };
+        }
         Err(reason) => return Compiled::Unsupported(reason),
     };
     if param.param_type != ParamType::Composite {
@@ -437,9 +477,48 @@ fn evaluate<'v>(
                 out.push(IndexValue::String(text));
             }
         }
+        Compiled::General(expression) => {
+            let env = crate::fhirpath::Environment::new();
+            // An expression that fails on this resource gives it no values, as a path that
+            // finds nothing would.
+            if let Ok(items) = expression.evaluate(resource, &env) {
+                for item in items {
+                    general_item(param, &item, resource, &mut out);
+                }
+            }
+        }
         Compiled::Nothing | Compiled::Unsupported(_) => {}
     }
     out
+}
+
+/// Converts one result of the general engine.
+fn general_item(
+    param: &SearchParam,
+    item: &crate::fhirpath::Item<'_>,
+    root: &Value,
+    out: &mut Vec<IndexValue>,
+) {
+    use crate::fhirpath::Item as F;
+    match item {
+        F::Node(node) => {
+            if let Some(value) = node.value {
+                let item = Item {
+                    value,
+                    ty: node.type_name,
+                };
+                convert(param.param_type, &param.targets, item, root, out);
+            }
+        }
+        F::String(text) => match param.param_type {
+            ParamType::String => out.push(IndexValue::String(text.clone())),
+            ParamType::Uri => out.push(IndexValue::Uri(text.clone())),
+            _ => out.push(token(None, Some(text.clone()), Vec::new())),
+        },
+        F::Boolean(flag) => out.push(token(None, Some(flag.to_string()), Vec::new())),
+        F::Integer(number) => out.push(IndexValue::Number(number.to_string())),
+        _ => {}
+    }
 }
 
 fn evaluate_expr<'v>(

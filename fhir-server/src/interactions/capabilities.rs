@@ -6,6 +6,7 @@
 
 use axum::http::StatusCode;
 use fhir_core::model::{FHIR_VERSION, Model};
+use fhir_core::search::ParamType;
 use serde_json::{Value, json};
 
 use crate::context::FhirRequest;
@@ -21,10 +22,11 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "history-instance",
     "history-type",
     "create",
+    "search-type",
 ];
 
 /// The system-level interactions.
-const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];
+const SYSTEM_INTERACTIONS: &[&str] = &["history-system", "search-system"];
 
 /// When this process first served the statement: the statement cannot change while it runs.
 fn started_at() -> &'static str {
@@ -33,21 +35,50 @@ fn started_at() -> &'static str {
 }
 
 pub fn capabilities(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
+    // The tenant's registry: the official parameters plus the tenant's own.
+    let extractor = request.state.index().extractor(&request.tenant);
+    let registry = extractor.registry();
     let resources: Vec<Value> = Model::r4()
         .resource_type_names()
         .map(|name| {
-            json!({
+            let params = registry.for_type(name);
+            let search_params: Vec<Value> = params
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": p.code,
+                        "definition": p.url,
+                        "type": serde_json::to_value(p.param_type).unwrap_or(Value::Null),
+                    })
+                })
+                .collect();
+            let mut includes: Vec<String> = params
+                .iter()
+                .filter(|p| p.param_type == ParamType::Reference)
+                .map(|p| format!("{name}:{}", p.code))
+                .collect();
+            includes.push("*".into());
+            let mut resource = json!({
                 "type": name,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{name}"),
                 "interaction": TYPE_INTERACTIONS.iter().map(|code| json!({ "code": code })).collect::<Vec<_>>(),
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
+                "conditionalCreate": true,
                 "conditionalRead": "full-support",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
-            })
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
+                "searchInclude": includes,
+                "searchParam": search_params,
+            });
+            if name == "Patient" {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }]);
+            }
+            resource
         })
         .collect();
     let statement = json!({

@@ -62,6 +62,7 @@ async fn matches(
             "a conditional interaction needs search criteria".into(),
         ));
     }
+    crate::interactions::search::wait_for_pending(request, &search_params).await?;
     let (search, problems) = parse_request(request, &[resource_type.to_owned()], &search_params)?;
     // Ignoring a criterion would widen the match: every problem is refused here.
     refuse(&problems)?;

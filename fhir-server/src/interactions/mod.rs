@@ -8,6 +8,7 @@ mod delete;
 mod everything;
 mod history;
 mod read;
+mod reindex;
 pub mod search;
 mod update;
 mod vread;
@@ -59,6 +60,8 @@ pub async fn run(
             conditional::delete(&request, &resource_type).await
         }
         Interaction::Everything(id) => everything::everything(&request, &id).await,
+        Interaction::Reindex { start: true } => reindex::start(&request).await,
+        Interaction::Reindex { start: false } => reindex::status(&request).await,
         Interaction::NotYet(what) => Err(FhirError::NotImplemented(format!(
             "{what} is not implemented by this server yet"
         ))),
@@ -117,7 +120,10 @@ pub fn resource_from_body(
             )),
         }
     }
-    let issues = validate::validate_resource(&resource);
+    let mut issues = validate::validate_resource(&resource);
+    if resource_type == "SearchParameter" && issues.is_empty() {
+        issues.extend(search_parameter_issues(request, &resource));
+    }
     if !mismatches.is_empty() {
         mismatches.extend(issues);
         return Err(FhirError::Issues {
@@ -132,6 +138,30 @@ pub fn resource_from_body(
         });
     }
     Ok(resource)
+}
+
+/// A SearchParameter must be usable before it is stored: readable, and with an expression
+/// the extractor can evaluate (within the limits of expressions from users).
+fn search_parameter_issues(request: &FhirRequest, resource: &Value) -> Vec<Issue> {
+    use fhir_core::search::extract::Extractor;
+    use fhir_core::search::params::SearchParam;
+    if resource["status"] == "retired" {
+        return Vec::new();
+    }
+    let param = match SearchParam::from_resource(resource) {
+        Ok(param) => param,
+        Err(message) => return vec![Issue::error("invalid", message)],
+    };
+    let extractor = request.state.index().extractor(&request.tenant);
+    let registry = extractor.registry();
+    match Extractor::check(&registry, &param) {
+        Ok(()) => Vec::new(),
+        Err(reason) => vec![Issue::at(
+            "invalid",
+            "SearchParameter.expression",
+            format!("the expression cannot be evaluated: {reason}"),
+        )],
+    }
 }
 
 /// The response to a write: ETag, Last-Modified, and the body `Prefer` asks for.

@@ -27,6 +27,7 @@ pub async fn search(request: &FhirRequest, scope: &SearchScope) -> Result<FhirRe
             .collect(),
         (None, None) => Vec::new(),
     };
+    wait_for_pending(request, &params).await?;
     let (mut search, warnings) = parse_request(request, &types, &params)?;
     search.compartment = scope.compartment.clone();
     let path = match (&scope.resource_type, &scope.compartment) {
@@ -128,7 +129,8 @@ pub fn parse_request(
     types: &[String],
     params: &[(String, String)],
 ) -> Result<(SearchRequest, Vec<ParseProblem>), FhirError> {
-    let registry = request.state.index().registry(&request.tenant);
+    let extractor = request.state.index().extractor(&request.tenant);
+    let registry = extractor.registry();
     let parsed = parse(types, params, &registry);
     let strict = request
         .headers
@@ -167,6 +169,44 @@ pub fn parse_request(
         });
     }
     Ok((parsed.request, parsed.problems))
+}
+
+/// How long a search waits for a reindex that makes one of its parameters searchable.
+const REINDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Makes every acknowledged write visible (SearchParameters included). A search that uses a
+/// parameter still being indexed (a new or changed SearchParameter) then waits for the
+/// reindex, so that it never answers from a half-built index.
+pub async fn wait_for_pending(
+    request: &FhirRequest,
+    params: &[(String, String)],
+) -> Result<(), FhirError> {
+    let mut codes: Vec<&str> = Vec::new();
+    for (name, value) in params {
+        codes.extend(name.split([':', '.']).filter(|c| !c.is_empty()));
+        if name == "_sort" {
+            codes.extend(value.split(',').map(|c| c.trim().trim_start_matches('-')));
+        }
+    }
+    let index = request.state.index();
+    // The registry must know every SearchParameter written before this search: catch up first.
+    index
+        .refresh()
+        .await
+        .map_err(|e| FhirError::Internal(e.to_string()))?;
+    if index
+        .wait_searchable(&request.tenant, &codes, REINDEX_WAIT)
+        .await
+    {
+        return Ok(());
+    }
+    Err(FhirError::Issues {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        issues: vec![Issue::error(
+            "transient",
+            "a parameter of this search is still being indexed; GET [base]/$reindex shows the progress",
+        )],
+    })
 }
 
 fn search_error(error: SearchError) -> FhirError {

@@ -17,6 +17,7 @@ mod search_chain_has;
 mod search_common;
 mod search_compartment;
 mod search_conditional;
+mod search_custom_params;
 mod search_date;
 mod search_helpers;
 mod search_number_quantity;

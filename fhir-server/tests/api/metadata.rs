@@ -32,13 +32,26 @@ async fn capability_statement_lists_every_type_and_interaction(backend: Backend)
         "history-instance",
         "history-type",
         "create",
+        "search-type",
     ] {
         assert!(interactions.contains(&expected));
     }
-    assert!(
-        !interactions.contains(&"search-type"),
-        "search is not implemented yet and must not be advertised"
+    // Every official parameter of the type is listed with its definition and type.
+    let params = patient["searchParam"].as_array().unwrap();
+    let birthdate = params.iter().find(|p| p["name"] == "birthdate").unwrap();
+    assert_eq!(birthdate["type"], "date");
+    assert_eq!(
+        birthdate["definition"],
+        "http://hl7.org/fhir/SearchParameter/individual-birthdate"
     );
+    assert!(params.iter().any(|p| p["name"] == "_id"));
+    let total: usize = resources
+        .iter()
+        .map(|r| r["searchParam"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(total > 1_375, "{total} parameters listed");
+    assert_eq!(patient["conditionalCreate"], true);
+    assert_eq!(patient["operation"][0]["name"], "everything");
     // Each advertised interaction answers with something other than 404/405/501.
     let created = json_body(app.create(&crate::helpers::patient("Cap")).await).await;
     let id = created["id"].as_str().unwrap();
@@ -48,6 +61,9 @@ async fn capability_statement_lists_every_type_and_interaction(backend: Backend)
         (Method::GET, format!("/Patient/{id}/_history")),
         (Method::GET, "/Patient/_history".to_owned()),
         (Method::GET, "/_history".to_owned()),
+        (Method::GET, "/Patient?name=Cap".to_owned()),
+        (Method::GET, "/?_type=Patient".to_owned()),
+        (Method::GET, format!("/Patient/{id}/$everything")),
     ] {
         let status = app
             .request(method, &path)

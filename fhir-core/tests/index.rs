@@ -1,0 +1,108 @@
+//! The search index as derived data: it catches up with writes made while it was closed, is
+//! rebuilt from the store when damaged or missing, and never shows another tenant's resources.
+//! On SQLite and on PostgreSQL (where it reads through the `fhir_indexer` role).
+
+use std::sync::Arc;
+
+use fhir_core::ResourceStore;
+use fhir_core::index::{IndexLocation, SearchIndex, SearchOptions};
+use fhir_core::search::params::Registry;
+use fhir_core::search::query::parse;
+use serde_json::json;
+
+async fn sqlite() -> (Arc<dyn ResourceStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("fhir.db").display());
+    (fhir_core::store::open(&url).await.unwrap(), dir)
+}
+
+async fn postgres() -> (Arc<dyn ResourceStore>, tempfile::TempDir) {
+    let url = fhir_core::testing::postgres_url().await;
+    (
+        fhir_core::store::open(&url).await.unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+}
+
+async fn put_patient(store: &dyn ResourceStore, tenant: &str, id: &str, family: &str) {
+    let patient = json!({"resourceType": "Patient", "id": id, "name": [{"family": family}]});
+    store
+        .update(tenant, "Patient", id, patient, None)
+        .await
+        .unwrap();
+}
+
+async fn ids(index: &Arc<SearchIndex>, tenant: &str, query: &[(&str, &str)]) -> Vec<String> {
+    let params: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let parsed = parse(&["Patient".to_owned()], &params, Registry::r4());
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    let page = index
+        .search(tenant, parsed.request, SearchOptions::default())
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = page.matches.into_iter().map(|h| h.id).collect();
+    ids.sort();
+    ids
+}
+
+async fn lifecycle(store: Arc<dyn ResourceStore>, dir: tempfile::TempDir) {
+    let location = IndexLocation::Directory(dir.path().join("index"));
+    store.create_tenant("other").await.unwrap();
+    put_patient(store.as_ref(), "default", "a", "Smith").await;
+    put_patient(store.as_ref(), "other", "o", "Smith").await;
+    let index = SearchIndex::open(location.clone(), store.clone())
+        .await
+        .unwrap();
+    assert_eq!(index.visible_seq(), store.head_seq().await.unwrap());
+    assert_eq!(ids(&index, "default", &[("family", "smith")]).await, ["a"]);
+    assert_eq!(ids(&index, "other", &[("family", "smith")]).await, ["o"]);
+    drop(index);
+
+    // Writes while the index is closed are caught up at the next open.
+    put_patient(store.as_ref(), "default", "b", "Smithson").await;
+    put_patient(store.as_ref(), "default", "a", "Jones").await;
+    let index = SearchIndex::open(location.clone(), store.clone())
+        .await
+        .unwrap();
+    assert_eq!(ids(&index, "default", &[("family", "smith")]).await, ["b"]);
+    assert_eq!(ids(&index, "default", &[("family", "jones")]).await, ["a"]);
+    // Read-your-writes without the follower: a search refreshes first.
+    store.delete("default", "Patient", "b", None).await.unwrap();
+    assert!(
+        ids(&index, "default", &[("family", "smith")])
+            .await
+            .is_empty()
+    );
+    drop(index);
+
+    // A damaged index is rebuilt from the store.
+    let meta = dir.path().join("index").join("meta.json");
+    std::fs::write(&meta, b"{ not json").unwrap();
+    let index = SearchIndex::open(location.clone(), store.clone())
+        .await
+        .unwrap();
+    assert_eq!(ids(&index, "default", &[("family", "jones")]).await, ["a"]);
+    assert_eq!(ids(&index, "other", &[("family", "smith")]).await, ["o"]);
+    drop(index);
+
+    // A missing index too.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let index = SearchIndex::open(location, store.clone()).await.unwrap();
+    assert_eq!(ids(&index, "default", &[("family", "jones")]).await, ["a"]);
+    assert!(index.size_on_disk() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_follows_and_is_rebuilt_on_sqlite() {
+    let (store, dir) = sqlite().await;
+    lifecycle(store, dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_follows_and_is_rebuilt_on_postgres() {
+    let (store, dir) = postgres().await;
+    lifecycle(store, dir).await;
+}
