@@ -154,7 +154,7 @@ fn search_parameter_issues(request: &FhirRequest, resource: &Value) -> Vec<Issue
     };
     let extractor = request.state.index().extractor(&request.tenant);
     let registry = extractor.registry();
-    match Extractor::check(&registry, &param) {
+    match Extractor::check(registry, &param) {
         Ok(()) => Vec::new(),
         Err(reason) => vec![Issue::at(
             "invalid",

@@ -131,7 +131,7 @@ pub fn parse_request(
 ) -> Result<(SearchRequest, Vec<ParseProblem>), FhirError> {
     let extractor = request.state.index().extractor(&request.tenant);
     let registry = extractor.registry();
-    let parsed = parse(types, params, &registry);
+    let parsed = parse(types, params, registry);
     let strict = request
         .headers
         .get_all("prefer")
