@@ -453,10 +453,28 @@ fn common_parameters_and_bundles() {
     assert!(x.extract_param("Bundle", "_text", &bundle).is_empty());
     let registry = Registry::r4();
     let bad = SearchParam {
-        expression: Some("Patient.name.select(given)".to_owned()),
+        expression: Some("Patient.name.where(".to_owned()),
         ..registry.get("Patient", "name").unwrap().clone()
     };
     assert!(Extractor::check(registry, &bad).is_err());
+    // Outside the fast path, the general FHIRPath engine evaluates it.
+    let general = SearchParam {
+        code: "given-names".to_owned(),
+        url: "http://example.org/SearchParameter/given-names".to_owned(),
+        expression: Some("Patient.name.select(given)".to_owned()),
+        ..registry.get("Patient", "name").unwrap().clone()
+    };
+    assert!(Extractor::check(registry, &general).is_ok());
+    let custom = Registry::with_custom(registry, vec![general]);
+    let extractor = Extractor::new(&custom);
+    let patient = json!({"resourceType": "Patient", "name": [{"given": ["Ada", "Augusta"]}]});
+    assert_eq!(
+        extractor.extract_param("Patient", "given-names", &patient),
+        [
+            IndexValue::String("Ada".to_owned()),
+            IndexValue::String("Augusta".to_owned())
+        ]
+    );
     assert!(Extractor::check(registry, registry.get("Patient", "name").unwrap()).is_ok());
 }
 
