@@ -106,3 +106,49 @@ async fn the_index_follows_and_is_rebuilt_on_postgres() {
     let (store, dir) = postgres().await;
     lifecycle(store, dir).await;
 }
+
+/// A chain whose inner search matches more than the limit is refused, not truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_too_costly_chain_is_refused() {
+    let (store, _dir) = sqlite().await;
+    for i in 0..3 {
+        put_patient(store.as_ref(), "default", &format!("p{i}"), "Costly").await;
+        let observation = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": format!("Patient/p{i}")}
+        });
+        store
+            .update("default", "Observation", &format!("o{i}"), observation, None)
+            .await
+            .unwrap();
+    }
+    let index = SearchIndex::open(IndexLocation::Memory, store.clone())
+        .await
+        .unwrap();
+    let params = vec![("subject:Patient.family".to_owned(), "costly".to_owned())];
+    let search = |limit: usize| {
+        let parsed = parse(&["Observation".to_owned()], &params, Registry::r4());
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        let index = index.clone();
+        async move {
+            index
+                .search(
+                    "default",
+                    parsed.request,
+                    SearchOptions {
+                        max_chain_matches: limit,
+                        ..SearchOptions::default()
+                    },
+                )
+                .await
+        }
+    };
+    assert_eq!(search(3).await.unwrap().matches.len(), 3);
+    let refused = search(2).await.unwrap_err();
+    assert!(
+        matches!(refused, fhir_core::index::SearchError::TooCostly(_)),
+        "{refused:?}"
+    );
+}

@@ -760,7 +760,7 @@ async fn postgres_survives_reopen_and_migrations_are_idempotent() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2, "both PostgreSQL migrations, once each");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
