@@ -218,7 +218,13 @@ def token_codes(v):
         if "value" in v and isinstance(v["value"], str):
             if v.get("system") in CONTACT_SYSTEMS:
                 return [(None, v["value"], "contactpoint")]
-            return [(v.get("system"), v["value"], "identifier")]
+            out = [(v.get("system"), v["value"], "identifier")]
+            # For :of-type, the type's codings with the value: "system|code|value".
+            type_ = v.get("type") if isinstance(v.get("type"), dict) else {}
+            for c in type_.get("coding", []):
+                if c.get("system") and c.get("code"):
+                    out.append((None, f"{c['system']}|{c['code']}|{v['value']}", "oftype"))
+            return out
     return []
 
 
@@ -345,7 +351,7 @@ def split_or(value):
 
 
 def match_token(values, q):
-    values = [t for t in values if t[2] != "text"]
+    values = [t for t in values if t[2] not in ("text", "oftype")]
     if "|" in q:
         system, code = q.split("|", 1)
         if system == "":
@@ -469,14 +475,16 @@ def expected_ids(ptype, values_by_id, modifier, raw_value):
             return {
                 rid
                 for rid, vs in values_by_id.items()
-                if (not [t for t in vs if t[2] != "text"]) == want_missing
+                if (not [t for t in vs if t[2] not in ("text", "oftype")]) == want_missing
             }
         return {rid for rid, vs in values_by_id.items() if (not vs) == want_missing}
     alternatives = split_or(raw_value)
     out = set()
     for rid, vs in values_by_id.items():
         if ptype == "token":
-            if modifier in ("text", "text-words"):
+            if modifier == "of-type":
+                hit = any(t[2] == "oftype" and t[1] == alt for t in vs for alt in alternatives)
+            elif modifier in ("text", "text-words"):
                 texts = [t[1] for t in vs if t[2] == "text"]
                 how = "word" if modifier == "text-words" else ""
                 hit = any(match_string(texts, alt, how) for alt in alternatives)
@@ -575,7 +583,12 @@ def generate(rng, rtype, code, ptype, values_by_id):
         for text in rng.sample(texts, min(2, len(texts))):
             words = text.split()
             qs.append(("text", words[0][:5].lower() if rng.random() < 0.5 else " ".join(words[:2])))
-        all_values = [t for t in all_values if t[2] != "text"]
+        of_type = sorted({t[1] for t in all_values if t[2] == "oftype" and safe(t[1].replace("|", ""))})
+        for v in rng.sample(of_type, min(2, len(of_type))):
+            qs.append(("of-type", v))
+            system, code, value = v.split("|", 2)
+            qs.append(("of-type", f"{system}|{code}|{value}x"))  # the same type, another value
+        all_values = [t for t in all_values if t[2] not in ("text", "oftype")]
         tokens = sorted({t for t in all_values if safe(t[1]) and (t[0] is None or safe(t[0]))},
                         key=lambda t: (t[0] or "", t[1]))
         picks = rng.sample(tokens, min(4, len(tokens)))
@@ -699,9 +712,13 @@ def generate(rng, rtype, code, ptype, values_by_id):
 # The server
 
 
+LAST_ORDER = []  # the ids of the last search, in the server's order
+
+
 def server_ids(base, rtype, query, count=1000):
     url = f"{base}/{rtype}?{query}&_count={count}&_total=accurate"
     ids = set()
+    LAST_ORDER.clear()
     total = None
     pages = 0
     while url:
@@ -726,6 +743,7 @@ def server_ids(base, rtype, query, count=1000):
             if rid in ids:
                 return None, f"{rid} returned twice (page {pages + 1})"
             ids.add(rid)
+            LAST_ORDER.append(rid)
         url = next((l["url"] for l in bundle.get("link", []) if l["relation"] == "next"), None)
         pages += 1
         if pages > 200:
@@ -764,7 +782,7 @@ def excuse(conds, actual):
 
 
 def category(ptype, modifier):
-    if modifier in ("missing", "not", "exact", "contains", "text", "below"):
+    if modifier in ("missing", "not", "exact", "contains", "text", "below", "of-type"):
         return f"{ptype}:{modifier}"
     if ptype == "reference" and modifier:
         return "reference:[type]"
@@ -857,6 +875,19 @@ def main():
     ]
     for rtype, _key, conds in rng.sample(large, min(12, len(large))):
         queries.append((rtype, "paging (_count=37, _sort)", conds))
+    # Sort: date parameters with at most one value a resource; the server's order must be by
+    # the start of the value's range ascending, by its end descending (ties in any order);
+    # resources without a value may be anywhere (R4 does not say where).
+    sortable = []
+    for rtype, code, ptype, values_by_id in plans:
+        if ptype != "date" or not any(values_by_id.values()):
+            continue
+        if all(len(vs) <= 1 for vs in values_by_id.values()) and len(values_by_id) > 5:
+            sortable.append((rtype, code, ptype, values_by_id))
+    for rtype, code, ptype, values_by_id in sortable:
+        desc = rng.random() < 0.5
+        queries.append((rtype, "sort" + (" (descending)" if desc else ""),
+                        [(code, ptype, "missing", "false", values_by_id)]))
 
     stats = collections.defaultdict(lambda: [0, 0, 0])  # category -> compared, agreed, excused
     disagreements = []
@@ -872,7 +903,22 @@ def main():
         if key.startswith("paging"):
             count = 37
             query += "&_sort=" + rng.choice(["_id", "-_lastUpdated", "_lastUpdated"])
+        if key.startswith("sort"):
+            desc = "descending" in key
+            count = rng.choice([1000, 50])
+            query += f"&_sort={'-' if desc else ''}{conds[0][0]}"
         actual, error = server_ids(base, rtype, query, count)
+        if key.startswith("sort") and error is None and actual is not None:
+            values_by_id = conds[0][4]
+            # Ascending by the start of the value's range, descending by its end (a Period
+            # without an end is still going on: latest).
+            keys = [values_by_id[rid][0][1 if desc else 0] for rid in LAST_ORDER
+                    if values_by_id.get(rid)]
+            pairs = list(zip(keys, keys[1:]))
+            bad = next((i for i, (a, b) in enumerate(pairs) if (a < b if desc else a > b)), None)
+            if bad is not None:
+                error = (f"out of order at position {bad}: {LAST_ORDER[bad]} ({keys[bad]}) "
+                         f"before {LAST_ORDER[bad + 1]} ({keys[bad + 1]})")
         code, ptype, modifier, value, _ = conds[0]
         stats[key][0] += 1
         d = {
