@@ -120,7 +120,13 @@ async fn a_too_costly_chain_is_refused() {
             "subject": {"reference": format!("Patient/p{i}")}
         });
         store
-            .update("default", "Observation", &format!("o{i}"), observation, None)
+            .update(
+                "default",
+                "Observation",
+                &format!("o{i}"),
+                observation,
+                None,
+            )
             .await
             .unwrap();
     }

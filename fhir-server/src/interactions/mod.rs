@@ -140,12 +140,15 @@ pub fn resource_from_body(
     Ok(resource)
 }
 
-/// A SearchParameter must be usable before it is stored: readable, and with an expression
-/// the extractor can evaluate (within the limits of expressions from users).
+/// A SearchParameter with an expression must be usable before it is stored: readable, and with
+/// an expression the extractor can evaluate (within the limits of expressions from users).
 fn search_parameter_issues(request: &FhirRequest, resource: &Value) -> Vec<Issue> {
     use fhir_core::search::extract::Extractor;
     use fhir_core::search::params::SearchParam;
-    if resource["status"] == "retired" {
+    // Without an expression (R4 allows it: some definitions only have an XPath) the
+    // SearchParameter is stored as a definition but is not searchable here; a given expression
+    // must be usable.
+    if resource["status"] == "retired" || resource.get("expression").is_none() {
         return Vec::new();
     }
     let param = match SearchParam::from_resource(resource) {
