@@ -3,12 +3,14 @@
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tantivy::DocSet as _;
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermSetQuery};
-use tantivy::schema::Value as _;
+use tantivy::schema::{IndexRecordOption, Value as _};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use super::build::key;
@@ -194,13 +196,24 @@ impl Run<'_> {
             })?),
             None => None,
         };
-        let mut candidates = self.matching(
+        let (query, checks) = self.build_query(
             &request.types,
             &request.conditions,
             request.compartment.as_ref(),
         )?;
-        for candidate in &mut candidates {
-            candidate.key = self.sort_key(candidate, request)?;
+        if checks.is_empty()
+            && request.sort.is_empty()
+            && request.types.len() == 1
+            && !request.include_once
+        {
+            return self.page_by_id(request, &query, count, cursor.as_ref());
+        }
+        let mut candidates = self.collect(&query, &checks)?;
+        let term_keys = self.term_sort_keys(&candidates, request)?;
+        for (position, candidate) in candidates.iter_mut().enumerate() {
+            candidate.key = self.sort_key(candidate, request, &term_keys, position)?;
+            // Bodies are not kept for the whole result: only the page is read again.
+            candidate.resource = None;
         }
         candidates.sort_by(|a, b| compare(a, b, request));
         let total = match request.total {
@@ -303,6 +316,17 @@ impl Run<'_> {
         conditions: &[Condition],
         compartment: Option<&(String, String)>,
     ) -> Result<Vec<Candidate>, SearchError> {
+        let (query, checks) = self.build_query(types, conditions, compartment)?;
+        self.collect(&query, &checks)
+    }
+
+    /// The query that selects the candidates, and the exact checks they need.
+    fn build_query<'c>(
+        &self,
+        types: &[String],
+        conditions: &'c [Condition],
+        compartment: Option<&(String, String)>,
+    ) -> Result<(BooleanQuery, Vec<Check<'c>>), SearchError> {
         let fields = self.index.fields();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
             vec![(Occur::Must, term_query(fields.tenant, self.tenant))];
@@ -325,8 +349,16 @@ impl Run<'_> {
             clauses.push((Occur::Must, query));
             checks.extend(check);
         }
-        let query = BooleanQuery::new(clauses);
-        let addresses = self.searcher.search(&query, &DocSetCollector)?;
+        Ok((BooleanQuery::new(clauses), checks))
+    }
+
+    /// Runs a query and keeps the candidates that pass the checks.
+    fn collect(
+        &self,
+        query: &BooleanQuery,
+        checks: &[Check<'_>],
+    ) -> Result<Vec<Candidate>, SearchError> {
+        let addresses = self.searcher.search(query, &DocSetCollector)?;
         let mut candidates = Vec::with_capacity(addresses.len());
         let mut columns = Columns::new(&self.searcher)?;
         let mut addresses: Vec<DocAddress> = addresses.into_iter().collect();
@@ -551,12 +583,17 @@ impl Run<'_> {
         &self,
         candidate: &mut Candidate,
         request: &SearchRequest,
+        term_keys: &[Option<Vec<SortValue>>],
+        position: usize,
     ) -> Result<Vec<SortValue>, SearchError> {
         let mut key = Vec::with_capacity(request.sort.len());
-        for sort in &request.sort {
+        for (i, sort) in request.sort.iter().enumerate() {
             let value = match sort.code.as_str() {
                 "_id" => SortValue::Text(candidate.id.clone()),
                 "_lastUpdated" => SortValue::Number(candidate.last_updated as f64),
+                _ if term_keys[i].is_some() => {
+                    term_keys[i].as_ref().expect("checked")[position].clone()
+                }
                 code => {
                     if candidate.resource.is_none() {
                         candidate.resource = Some(self.load_json(candidate.address)?);
@@ -571,6 +608,196 @@ impl Run<'_> {
             key.push(value);
         }
         Ok(key)
+    }
+
+    /// The common case, answered without reading every match: one type, exact conditions, the
+    /// default order (by id). The page is the first `count` ids after the cursor, from the id
+    /// fast field; the total is a count.
+    fn page_by_id(
+        &self,
+        request: &SearchRequest,
+        query: &BooleanQuery,
+        count: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<SearchPage, SearchError> {
+        use tantivy::Order;
+        use tantivy::collector::Count;
+        use tantivy::query::RangeQuery;
+        let fields = self.index.fields();
+        let total = match request.total {
+            TotalMode::None if request.summary != Some(Summary::Count) => None,
+            _ => Some(self.searcher.search(query, &Count)? as u64),
+        };
+        if count == 0 {
+            return Ok(SearchPage {
+                total,
+                count,
+                ..SearchPage::default()
+            });
+        }
+        let id_term = |id: &str| Term::from_field_text(fields.id, id);
+        let (bound, order) = match cursor {
+            None => (None, Order::Asc),
+            Some(c) if c.forward => (
+                Some(RangeQuery::new(
+                    Bound::Excluded(id_term(&c.id)),
+                    Bound::Unbounded,
+                )),
+                Order::Asc,
+            ),
+            Some(c) => (
+                Some(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Excluded(id_term(&c.id)),
+                )),
+                Order::Desc,
+            ),
+        };
+        let page_query: Box<dyn Query> = match bound {
+            None => Box::new(query.clone()),
+            Some(range) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(query.clone()) as Box<dyn Query>),
+                (Occur::Must, Box::new(range)),
+            ])),
+        };
+        let top = self.searcher.search(
+            &page_query,
+            &TopDocs::with_limit(count + 1).order_by_string_fast_field("id", order),
+        )?;
+        let more = top.len() > count;
+        let mut addresses: Vec<DocAddress> = top.into_iter().take(count).map(|(_, a)| a).collect();
+        let backward = cursor.is_some_and(|c| !c.forward);
+        if backward {
+            addresses.reverse();
+        }
+        let mut matches = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            matches.push(self.hit(address)?);
+        }
+        let cursor_at = |hit: &Hit, forward: bool| Cursor {
+            forward,
+            key: Vec::new(),
+            resource_type: hit.resource_type.clone(),
+            id: hit.id.clone(),
+        };
+        // Going forward, more results mean a next page, and a cursor means a page before it;
+        // going backward, the other way round.
+        let (has_next, has_previous) = match cursor {
+            None => (more, false),
+            Some(c) if c.forward => (more, true),
+            Some(_) => (true, more),
+        };
+        let next = if has_next {
+            matches.last().map(|h| cursor_at(h, true))
+        } else {
+            None
+        };
+        let previous = if has_previous {
+            matches.first().map(|h| cursor_at(h, false))
+        } else {
+            None
+        };
+        let includes = if matches.is_empty() {
+            Vec::new()
+        } else {
+            self.includes(
+                &matches,
+                &request.includes,
+                &request.revincludes,
+                HashSet::new(),
+            )?
+        };
+        Ok(SearchPage {
+            matches,
+            includes,
+            total,
+            next,
+            previous,
+            count,
+        })
+    }
+
+    /// Sort keys read from the term dictionary, for the `_sort` parameters whose values are
+    /// ordered terms (dates, strings, tokens, uris, references): walking the terms in order
+    /// gives each document its smallest (or largest) value without reading any body. `None`
+    /// for the keys that need the body (numbers, quantities) or that are not parameters.
+    fn term_sort_keys(
+        &self,
+        candidates: &[Candidate],
+        request: &SearchRequest,
+    ) -> Result<Vec<Option<Vec<SortValue>>>, SearchError> {
+        let fields = self.index.fields();
+        let mut all = Vec::with_capacity(request.sort.len());
+        for sort in &request.sort {
+            let marker = match sort.param_type {
+                ParamType::Date if sort.descending => marker::DATE_END,
+                ParamType::Date => marker::DATE_START,
+                ParamType::String => marker::STRING,
+                ParamType::Token => marker::CODE,
+                ParamType::Uri => marker::URI,
+                ParamType::Reference => marker::REF_TYPED,
+                _ => {
+                    all.push(None);
+                    continue;
+                }
+            };
+            if sort.code.starts_with('_') && matches!(sort.code.as_str(), "_id" | "_lastUpdated") {
+                all.push(None);
+                continue;
+            }
+            let prefix = terms::term(&sort.code, marker, "");
+            let mut upper = prefix.clone().into_bytes();
+            *upper.last_mut().expect("non-empty") += 1;
+            // Per segment: doc → the key found for it.
+            let mut per_segment: Vec<Vec<Option<SortValue>>> = Vec::new();
+            for segment in self.searcher.segment_readers() {
+                let mut keys: Vec<Option<SortValue>> = vec![None; segment.max_doc() as usize];
+                let inverted = segment.inverted_index(fields.terms)?;
+                let mut stream = inverted
+                    .terms()
+                    .range()
+                    .ge(prefix.as_bytes())
+                    .lt(&upper)
+                    .into_stream()
+                    .map_err(|e| SearchError::Index(IndexError::Io(e)))?;
+                while stream.advance() {
+                    let payload =
+                        String::from_utf8_lossy(&stream.key()[prefix.len()..]).into_owned();
+                    let value = if sort.param_type == ParamType::Date {
+                        match u64::from_str_radix(&payload, 16) {
+                            Ok(bits) => SortValue::Number(((bits ^ (1 << 63)) as i64) as f64),
+                            Err(_) => continue,
+                        }
+                    } else {
+                        SortValue::Text(payload)
+                    };
+                    let mut postings = inverted
+                        .read_postings_from_terminfo(stream.value(), IndexRecordOption::Basic)
+                        .map_err(|e| SearchError::Index(IndexError::Io(e)))?;
+                    let mut doc = postings.doc();
+                    while doc != tantivy::TERMINATED {
+                        let slot = &mut keys[doc as usize];
+                        // Terms come in increasing order: the first is the smallest value, the
+                        // last the largest.
+                        if sort.descending || slot.is_none() {
+                            *slot = Some(value.clone());
+                        }
+                        doc = postings.advance();
+                    }
+                }
+                per_segment.push(keys);
+            }
+            let keys: Vec<SortValue> = candidates
+                .iter()
+                .map(|c| {
+                    per_segment[c.address.segment_ord as usize][c.address.doc_id as usize]
+                        .clone()
+                        .unwrap_or(SortValue::Missing)
+                })
+                .collect();
+            all.push(Some(keys));
+        }
+        Ok(all)
     }
 
     fn load_document(&self, address: DocAddress) -> Result<TantivyDocument, SearchError> {

@@ -94,7 +94,10 @@ pub async fn run(
         &elements,
         warnings,
     )?;
-    Ok(FhirResponse::new(StatusCode::OK, Body::Resource(bundle)))
+    Ok(FhirResponse::new(
+        StatusCode::OK,
+        Body::Stored(bundle.into()),
+    ))
 }
 
 /// The parameters of the query string, and for POST those of the form body.
@@ -289,7 +292,7 @@ fn bundle(
     summary: Option<Summary>,
     elements: &[String],
     warnings: &[ParseProblem],
-) -> Result<Value, FhirError> {
+) -> Result<String, FhirError> {
     let mut links = vec![json!({ "relation": "self", "url": page_url(path, params, cursor) })];
     links.push(json!({ "relation": "first", "url": page_url(path, params, None) }));
     if let Some(previous) = &page.previous {
@@ -300,7 +303,9 @@ fn bundle(
             json!({ "relation": "next", "url": page_url(path, params, Some(&format!("{fingerprint}{}", next.encode()))) }),
         );
     }
-    let mut entries = Vec::with_capacity(page.matches.len() + page.includes.len() + 1);
+    // Entries are written as text: a stored body is compact JSON in definition order already,
+    // so it is embedded as it is instead of being parsed and written again.
+    let mut entries: Vec<String> = Vec::with_capacity(page.matches.len() + page.includes.len() + 1);
     for hit in &page.matches {
         entries.push(entry(request, hit, "match", summary, elements)?);
     }
@@ -317,10 +322,10 @@ fn bundle(
                 expression: Some(p.param.clone()),
             })
             .collect();
-        entries.push(json!({
+        entries.push(fhir_core::json::to_string(&json!({
             "resource": operation_outcome(&issues),
             "search": { "mode": "outcome" }
-        }));
+        })));
     }
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), json!("Bundle"));
@@ -334,10 +339,14 @@ fn bundle(
         bundle.insert("total".into(), json!(total));
     }
     bundle.insert("link".into(), Value::Array(links));
+    let mut text = fhir_core::json::to_string(&Value::Object(bundle));
     if !entries.is_empty() {
-        bundle.insert("entry".into(), Value::Array(entries));
+        text.pop(); // the closing brace
+        text.push_str(",\"entry\":[");
+        text.push_str(&entries.join(","));
+        text.push_str("]}");
     }
-    Ok(Value::Object(bundle))
+    Ok(text)
 }
 
 fn entry(
@@ -346,23 +355,28 @@ fn entry(
     mode: &str,
     summary: Option<Summary>,
     elements: &[String],
-) -> Result<Value, FhirError> {
-    let resource = fhir_core::json::parse(hit.body.as_bytes()).map_err(|e| {
-        FhirError::Internal(format!("indexed resource is not valid JSON: {}", e.message))
-    })?;
-    let resource = match summary {
-        Some(Summary::True) => summarize(&resource, SummaryMode::True),
-        Some(Summary::Text) => summarize(&resource, SummaryMode::Text),
-        Some(Summary::Data) => summarize(&resource, SummaryMode::Data),
-        _ if !elements.is_empty() && mode == "match" => {
-            let names: Vec<&str> = elements.iter().map(String::as_str).collect();
-            select_elements(&resource, &names)
-        }
-        _ => resource,
+) -> Result<String, FhirError> {
+    let full_url = Value::String(format!("{}/{}/{}", request.base, hit.resource_type, hit.id));
+    let subset =
+        summary.is_some_and(|s| s != Summary::False) || (!elements.is_empty() && mode == "match");
+    let resource = if subset {
+        let resource = fhir_core::json::parse(hit.body.as_bytes()).map_err(|e| {
+            FhirError::Internal(format!("indexed resource is not valid JSON: {}", e.message))
+        })?;
+        let resource = match summary {
+            Some(Summary::True) => summarize(&resource, SummaryMode::True),
+            Some(Summary::Text) => summarize(&resource, SummaryMode::Text),
+            Some(Summary::Data) => summarize(&resource, SummaryMode::Data),
+            _ => {
+                let names: Vec<&str> = elements.iter().map(String::as_str).collect();
+                select_elements(&resource, &names)
+            }
+        };
+        fhir_core::json::to_string(&resource)
+    } else {
+        hit.body.clone()
     };
-    Ok(json!({
-        "fullUrl": format!("{}/{}/{}", request.base, hit.resource_type, hit.id),
-        "resource": resource,
-        "search": { "mode": mode }
-    }))
+    Ok(format!(
+        "{{\"fullUrl\":{full_url},\"resource\":{resource},\"search\":{{\"mode\":\"{mode}\"}}}}"
+    ))
 }

@@ -97,3 +97,31 @@ fn serve_finishes_requests_in_flight_and_stops_on_sigterm() {
         "the SQLite file lives in the data directory"
     );
 }
+
+#[test]
+fn reindex_rebuilds_the_search_index_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BINARY)
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    // A database with a tenant, and an index that is garbage.
+    assert!(run(&["tenant", "create", "clinic-r"]).status.success());
+    std::fs::create_dir_all(dir.path().join("index")).unwrap();
+    std::fs::write(dir.path().join("index").join("meta.json"), b"garbage").unwrap();
+    let rebuilt = run(&["reindex"]);
+    let text = String::from_utf8_lossy(&rebuilt.stdout);
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert!(text.contains("search index rebuilt"), "{text}");
+    let meta = std::fs::read_to_string(dir.path().join("index").join("meta.json")).unwrap();
+    assert!(meta.contains("fhir-index-"), "{meta}");
+}
