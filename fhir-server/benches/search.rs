@@ -3,8 +3,9 @@
 //! Run it with `cargo bench -p fhir-server --bench search` (an optimised build). The data comes
 //! from `SYNTHEA_DIR` (default `../shared/data/synthea-blaze` from the workspace root: the
 //! `*.json.bz2` bundles, unpacked with the `bzip2` command); when it is missing, the bench says so
-//! and exits successfully. `FHIR_BENCH_LOAD_CONCURRENCY` sets the number of writers (default 4),
-//! `FHIR_BENCH_QUERY_SECONDS` the time budget of each latency query (default 3).
+//! and exits successfully. `FHIR_BENCH_LOAD_CONCURRENCY` lists the numbers of writers to load
+//! with, each into a new store, the last one kept for the rest (default `1,4`);
+//! `FHIR_BENCH_QUERY_SECONDS` sets the time budget of each latency query (default 3).
 //!
 //! What it does and prints:
 //! 1. **Load**: hospital and practitioner bundles first, then the patient transaction bundles.
@@ -272,14 +273,21 @@ fn prepare(bundle: Value, resolver: &mut Resolver, remember_identifiers: bool) -
     out
 }
 
-async fn run(files: Vec<PathBuf>) {
-    let concurrency: usize = std::env::var("FHIR_BENCH_LOAD_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
-    let query_seconds: f64 = std::env::var("FHIR_BENCH_QUERY_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+/// A loaded store.
+struct Loaded {
+    dir: tempfile::TempDir,
+    url: String,
+    store: Arc<dyn ResourceStore>,
+    samples: Samples,
+    last_bundle_start: i64,
+}
+
+/// Loads every bundle into a new SQLite store with `concurrency` writers; prints the figures.
+async fn load(files: &[PathBuf], concurrency: usize) -> Loaded {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("fhir.db");
     let url = format!("sqlite:{}", db_path.display());
     let store: Arc<dyn ResourceStore> = fhir_core::store::open(&url).await.unwrap();
-    println!("== search bench: {} bundles, sqlite store in {}", files.len(), dir.path().display());
 
     // 1. Load through the store.
     let (tx, rx) = tokio::sync::mpsc::channel::<(String, String, Value)>(512);
@@ -341,7 +349,7 @@ async fn run(files: Vec<PathBuf>) {
         .filter_map(|s| std::fs::metadata(format!("{}{s}", db_path.display())).ok())
         .map(|m| m.len())
         .sum();
-    println!("\n== 1. load through ResourceStore::update, {concurrency} concurrent writers (sqlite)");
+    println!("\n== 1. load through ResourceStore::update, {concurrency} concurrent writer(s) (sqlite in {})", dir.path().display());
     println!("resources written      {total} ({} errors)", errors.load(Ordering::Relaxed));
     println!("load time              {:.2} s (bzip2 + parse + rewrite on the feeding task: {:.2} s)", load_time.as_secs_f64(), parse_time.as_secs_f64());
     println!("load rate              {:.0} resources/s", total as f64 / load_time.as_secs_f64());
@@ -358,6 +366,26 @@ async fn run(files: Vec<PathBuf>) {
         types.iter().take(8).map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ")
     );
     drop(resolver);
+    Loaded { dir, url, store, samples, last_bundle_start: last_bundle_start.unwrap_or(0) }
+}
+
+async fn run(files: Vec<PathBuf>) {
+    let concurrencies: Vec<usize> = std::env::var("FHIR_BENCH_LOAD_CONCURRENCY")
+        .unwrap_or_else(|_| "1,4".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .collect();
+    let query_seconds: f64 = std::env::var("FHIR_BENCH_QUERY_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    println!("== search bench: {} bundles", files.len());
+    let mut loaded = None;
+    for concurrency in &concurrencies {
+        if let Some(Loaded { store, .. }) = loaded.take() {
+            store.close().await;
+        }
+        loaded = Some(load(&files, *concurrency).await);
+    }
+    let Loaded { dir, url, store, samples, last_bundle_start } = loaded.expect("a load");
 
     // 2. Index catch-up from sequence 0.
     let index_dir = dir.path().join("index");
@@ -397,7 +425,7 @@ async fn run(files: Vec<PathBuf>) {
     let server = tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::builder().build().unwrap();
     let bench = Bench { client, base: base.clone(), query_seconds };
-    latency_queries(&bench, &samples, last_bundle_start.unwrap_or(0)).await;
+    latency_queries(&bench, &samples, last_bundle_start).await;
     series(&bench, &samples).await;
     println!("\npeak RSS at the end     {:.0} MB", vm_hwm_mb());
     server.abort();
@@ -565,15 +593,20 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
         ("", "Observation?_count=10&_sort=-date".to_owned()),
     ]);
     println!("\n== 4a. single queries, one client, sequential (ui = patient-list budget of performance.md)");
-    println!("{:<4} {:>7} {:>7} {:>9} {:>9} {:>9}  {}", "", "status", "total", "p50 ms", "p99 ms", "kB", "query");
+    println!("(total: Bundle.total of _total=accurate; +Ni: entries included on the first page; hwm: peak RSS so far)");
+    println!("{:<4} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7}  {}", "", "status", "total", "p50 ms", "p99 ms", "kB", "hwm MB", "query");
     for (tag, query) in &queries {
         // The count (and status) with _total=accurate.
         let first = bench.get(&with_param(query, "_total=accurate")).await;
         if first.status != 200 {
-            println!("{tag:<4} {:>7} {:>7} {:>9} {:>9} {:>9}  {query}  -> {}", first.status, "-", "-", "-", "-", outcome_text(&first.body));
+            println!("{tag:<4} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7}  {query}  -> {}", first.status, "-", "-", "-", "-", "-", outcome_text(&first.body));
             continue;
         }
-        let total = first.body["total"].as_u64().map_or_else(|| format!("{}m", matches(&first.body)), |t| t.to_string());
+        let mut total = first.body["total"].as_u64().map_or_else(|| format!("{}m", matches(&first.body)), |t| t.to_string());
+        let included = entries(&first.body) - matches(&first.body);
+        if included > 0 {
+            total = format!("{total}+{included}i");
+        }
         // Warm-up, then up to 50 runs within the time budget.
         for _ in 0..2 {
             bench.get(query).await;
@@ -591,10 +624,11 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
         times.sort_unstable();
         let warn = outcome_text(&first.body);
         println!(
-            "{tag:<4} {status:>7} {total:>7} {:>9.2} {:>9.2} {:>9.1}  {query}{}  (n={})",
+            "{tag:<4} {status:>7} {total:>10} {:>9.2} {:>9.2} {:>9.1} {:>7.0}  {query}{}  (n={})",
             pct(&times, 0.5),
             pct(&times, 0.99),
             bytes as f64 / 1024.0,
+            vm_hwm_mb(),
             if warn.is_empty() { String::new() } else { format!("  [{warn}]") },
             times.len()
         );
@@ -605,7 +639,7 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
     let mut url = "Observation?_count=10".to_owned();
     for page in 0..6 {
         let r = bench.get(&url).await;
-        println!("  page {page}: status {} entries {} {:.2} ms", r.status, entries(&r.body), r.elapsed.as_secs_f64() * 1000.0);
+        println!("  page {page}: status {} entries {} {:.2} ms (hwm {:.0} MB)", r.status, entries(&r.body), r.elapsed.as_secs_f64() * 1000.0, vm_hwm_mb());
         match next_link(&r.body) {
             Some(next) => url = next,
             None => break,
@@ -644,7 +678,7 @@ async fn series(bench: &Bench, s: &Samples) {
     queries.push("Observation".to_owned());
     println!("\n== 4b. search series (performance.md §3.6): _summary=count, then all pages with _count=1000");
     println!("ten codes: {}", ten.iter().map(|c| c.trim_start_matches("http://loinc.org|")).collect::<Vec<_>>().join(","));
-    println!("{:>7} {:>10} {:>9} {:>6} {:>11} {:>10} {:>9}  {}", "count", "count ms", "fetched", "pages", "download s", "res/s", "MB", "query");
+    println!("{:>7} {:>10} {:>9} {:>6} {:>11} {:>10} {:>9} {:>7}  {}", "count", "count ms", "fetched", "pages", "download s", "res/s", "MB", "hwm MB", "query");
     for query in &queries {
         let q: String = query
             .split('&')
@@ -688,10 +722,11 @@ async fn series(bench: &Bench, s: &Samples) {
         }
         let elapsed = started.elapsed().as_secs_f64();
         println!(
-            "{total:>7} {:>10.2} {fetched:>9} {pages:>6} {elapsed:>11.3} {:>10.0} {:>9.1}  {query}{}",
+            "{total:>7} {:>10.2} {fetched:>9} {pages:>6} {elapsed:>11.3} {:>10.0} {:>9.1} {:>7.0}  {query}{}",
             count.elapsed.as_secs_f64() * 1000.0,
             fetched as f64 / elapsed,
             mb(bytes as u64),
+            vm_hwm_mb(),
             error.map(|e| format!("  !! {e}")).unwrap_or_default()
         );
     }
