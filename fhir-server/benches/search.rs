@@ -5,7 +5,9 @@
 //! `*.json.bz2` bundles, unpacked with the `bzip2` command); when it is missing, the bench says so
 //! and exits successfully. `FHIR_BENCH_LOAD_CONCURRENCY` lists the numbers of writers to load
 //! with, each into a new store, the last one kept for the rest (default `1,4`);
-//! `FHIR_BENCH_QUERY_SECONDS` sets the time budget of each latency query (default 3).
+//! `FHIR_BENCH_QUERY_SECONDS` sets the time budget of each latency query (default 3). The stores
+//! and the index are made in temporary directories (`TMPDIR`; about 400 MB at the peak): on a
+//! tmpfs (`TMPDIR=/dev/shm`) the load is not bound by fsync, so say which one a figure is from.
 //!
 //! What it does and prints:
 //! 1. **Load**: hospital and practitioner bundles first, then the patient transaction bundles.
@@ -43,9 +45,11 @@ use serde_json::Value;
 const TENANT: &str = fhir_core::store::DEFAULT_TENANT;
 
 fn main() {
-    let dir = std::env::var_os("SYNTHEA_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-blaze")
-    });
+    let dir = std::env::var_os("SYNTHEA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-blaze")
+        });
     let files = match bundle_files(&dir) {
         Some(files) if !files.is_empty() => files,
         _ => {
@@ -56,7 +60,10 @@ fn main() {
             return;
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run(files));
 }
 
@@ -89,7 +96,11 @@ fn read_bundle(path: &Path) -> Value {
         .arg(path)
         .output()
         .expect("run bzip2 -dc");
-    assert!(output.status.success(), "bzip2 -dc {} failed", path.display());
+    assert!(
+        output.status.success(),
+        "bzip2 -dc {} failed",
+        path.display()
+    );
     serde_json::from_slice(&output.stdout).expect("bundle JSON")
 }
 
@@ -107,7 +118,11 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn is_fhir_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// What the loader resolves references with.
@@ -127,13 +142,13 @@ impl Resolver {
         match value {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
-                    if key == "reference" {
-                        if let Value::String(reference) = child {
-                            if let Some(new) = self.resolve(reference) {
-                                *reference = new;
-                            }
-                            continue;
+                    if key == "reference"
+                        && let Value::String(reference) = child
+                    {
+                        if let Some(new) = self.resolve(reference) {
+                            *reference = new;
                         }
+                        continue;
                     }
                     self.rewrite(child);
                 }
@@ -214,10 +229,10 @@ fn sample_resource(samples: &mut Samples, ty: &str, resource: &Value) {
         "Patient" => sample_patient(samples, resource),
         "Observation" => {
             for coding in resource["code"]["coding"].as_array().into_iter().flatten() {
-                if coding["system"] == "http://loinc.org" {
-                    if let Some(code) = coding["code"].as_str() {
-                        *samples.loinc.entry(code.to_owned()).or_default() += 1;
-                    }
+                if coding["system"] == "http://loinc.org"
+                    && let Some(code) = coding["code"].as_str()
+                {
+                    *samples.loinc.entry(code.to_owned()).or_default() += 1;
                 }
             }
             for cat in resource["category"].as_array().into_iter().flatten() {
@@ -229,10 +244,10 @@ fn sample_resource(samples: &mut Samples, ty: &str, resource: &Value) {
             }
         }
         "MedicationRequest" if samples.med_patient.is_none() => {
-            if resource.get("medicationReference").is_some() {
-                if let Some(r) = resource["subject"]["reference"].as_str() {
-                    samples.med_patient = r.strip_prefix("Patient/").map(str::to_owned);
-                }
+            if resource.get("medicationReference").is_some()
+                && let Some(r) = resource["subject"]["reference"].as_str()
+            {
+                samples.med_patient = r.strip_prefix("Patient/").map(str::to_owned);
             }
         }
         _ => {}
@@ -241,27 +256,47 @@ fn sample_resource(samples: &mut Samples, ty: &str, resource: &Value) {
 
 /// Turns a bundle into `(type, id, resource)` with references rewritten. Registers the types of
 /// its entries first (references may point forward).
-fn prepare(bundle: Value, resolver: &mut Resolver, remember_identifiers: bool) -> Vec<(String, String, Value)> {
-    let Value::Object(mut bundle) = bundle else { return Vec::new() };
-    let Some(Value::Array(entries)) = bundle.remove("entry") else { return Vec::new() };
+fn prepare(
+    bundle: Value,
+    resolver: &mut Resolver,
+    remember_identifiers: bool,
+) -> Vec<(String, String, Value)> {
+    let Value::Object(mut bundle) = bundle else {
+        return Vec::new();
+    };
+    let Some(Value::Array(entries)) = bundle.remove("entry") else {
+        return Vec::new();
+    };
     let mut out = Vec::with_capacity(entries.len());
     for mut entry in entries {
-        let Some(mut resource) = entry.get_mut("resource").map(Value::take) else { continue };
-        let ty = resource["resourceType"].as_str().unwrap_or_default().to_owned();
+        let Some(mut resource) = entry.get_mut("resource").map(Value::take) else {
+            continue;
+        };
+        let ty = resource["resourceType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let id = entry["fullUrl"]
             .as_str()
             .and_then(|u| u.strip_prefix("urn:uuid:"))
             .filter(|id| is_fhir_id(id))
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        if let Some(full) = entry["fullUrl"].as_str().and_then(|u| u.strip_prefix("urn:uuid:")) {
+        if let Some(full) = entry["fullUrl"]
+            .as_str()
+            .and_then(|u| u.strip_prefix("urn:uuid:"))
+        {
             resolver.types.insert(full.to_owned(), ty.clone());
         }
         resource["id"] = Value::String(id.clone());
         if remember_identifiers {
             for ident in resource["identifier"].as_array().into_iter().flatten() {
-                if let (Some(system), Some(value)) = (ident["system"].as_str(), ident["value"].as_str()) {
-                    resolver.identifiers.insert(format!("{ty}|{system}|{value}"), id.clone());
+                if let (Some(system), Some(value)) =
+                    (ident["system"].as_str(), ident["value"].as_str())
+                {
+                    resolver
+                        .identifiers
+                        .insert(format!("{ty}|{system}|{value}"), id.clone());
                 }
             }
         }
@@ -303,7 +338,9 @@ async fn load(files: &[PathBuf], concurrency: usize) -> Loaded {
         workers.push(tokio::spawn(async move {
             loop {
                 let next = rx.lock().await.recv().await;
-                let Some((ty, id, resource)) = next else { break };
+                let Some((ty, id, resource)) = next else {
+                    break;
+                };
                 match store.update(TENANT, &ty, &id, resource, None).await {
                     Ok(_) => {
                         written.fetch_add(1, Ordering::Relaxed);
@@ -330,7 +367,9 @@ async fn load(files: &[PathBuf], concurrency: usize) -> Loaded {
         }
         let t = Instant::now();
         let path = file.clone();
-        let bundle = tokio::task::spawn_blocking(move || read_bundle(&path)).await.unwrap();
+        let bundle = tokio::task::spawn_blocking(move || read_bundle(&path))
+            .await
+            .unwrap();
         let prepared = prepare(bundle, &mut resolver, i < 2);
         parse_time += t.elapsed();
         for (ty, id, resource) in prepared {
@@ -349,24 +388,52 @@ async fn load(files: &[PathBuf], concurrency: usize) -> Loaded {
         .filter_map(|s| std::fs::metadata(format!("{}{s}", db_path.display())).ok())
         .map(|m| m.len())
         .sum();
-    println!("\n== 1. load through ResourceStore::update, {concurrency} concurrent writer(s) (sqlite in {})", dir.path().display());
-    println!("resources written      {total} ({} errors)", errors.load(Ordering::Relaxed));
-    println!("load time              {:.2} s (bzip2 + parse + rewrite on the feeding task: {:.2} s)", load_time.as_secs_f64(), parse_time.as_secs_f64());
-    println!("load rate              {:.0} resources/s", total as f64 / load_time.as_secs_f64());
+    println!(
+        "\n== 1. load through ResourceStore::update, {concurrency} concurrent writer(s) (sqlite in {})",
+        dir.path().display()
+    );
+    println!(
+        "resources written      {total} ({} errors)",
+        errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "load time              {:.2} s (bzip2 + parse + rewrite on the feeding task: {:.2} s)",
+        load_time.as_secs_f64(),
+        parse_time.as_secs_f64()
+    );
+    println!(
+        "load rate              {:.0} resources/s",
+        total as f64 / load_time.as_secs_f64()
+    );
     println!(
         "references             {} resolved, {} urn:uuid unresolved, {} conditional unresolved (left as is)",
         resolver.resolved, resolver.unresolved_uuid, resolver.unresolved_conditional
     );
-    println!("database size          {:.1} MB ({:.0} bytes/resource; file + wal + shm)", mb(db_size), db_size as f64 / total.max(1) as f64);
+    println!(
+        "database size          {:.1} MB ({:.0} bytes/resource; file + wal + shm)",
+        mb(db_size),
+        db_size as f64 / total.max(1) as f64
+    );
     println!("peak RSS after load    {:.0} MB", vm_hwm_mb());
     let mut types: Vec<_> = samples.by_type.iter().collect();
     types.sort_by(|a, b| b.1.cmp(a.1));
     println!(
         "types                  {}",
-        types.iter().take(8).map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ")
+        types
+            .iter()
+            .take(8)
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     drop(resolver);
-    Loaded { dir, url, store, samples, last_bundle_start: last_bundle_start.unwrap_or(0) }
+    Loaded {
+        dir,
+        url,
+        store,
+        samples,
+        last_bundle_start: last_bundle_start.unwrap_or(0),
+    }
 }
 
 async fn run(files: Vec<PathBuf>) {
@@ -376,7 +443,10 @@ async fn run(files: Vec<PathBuf>) {
         .filter_map(|s| s.trim().parse().ok())
         .filter(|&n| n > 0)
         .collect();
-    let query_seconds: f64 = std::env::var("FHIR_BENCH_QUERY_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let query_seconds: f64 = std::env::var("FHIR_BENCH_QUERY_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
     println!("== search bench: {} bundles", files.len());
     let mut loaded = None;
     for concurrency in &concurrencies {
@@ -385,33 +455,63 @@ async fn run(files: Vec<PathBuf>) {
         }
         loaded = Some(load(&files, *concurrency).await);
     }
-    let Loaded { dir, url, store, samples, last_bundle_start } = loaded.expect("a load");
+    let Loaded {
+        dir,
+        url,
+        store,
+        samples,
+        last_bundle_start,
+    } = loaded.expect("a load");
 
     // 2. Index catch-up from sequence 0.
     let index_dir = dir.path().join("index");
     let head = store.head_seq().await.unwrap();
     let t = Instant::now();
-    let index = SearchIndex::open(IndexLocation::Directory(index_dir.clone()), store.clone()).await.unwrap();
+    let index = SearchIndex::open(IndexLocation::Directory(index_dir.clone()), store.clone())
+        .await
+        .unwrap();
     let index_time = t.elapsed();
     println!("\n== 2. index catch-up: SearchIndex::open on an empty directory");
-    println!("changes applied        {} (head seq {head})", index.visible_seq());
+    println!(
+        "changes applied        {} (head seq {head})",
+        index.visible_seq()
+    );
     println!("catch-up time          {:.2} s", index_time.as_secs_f64());
-    println!("indexing rate          {:.0} resources/s", head as f64 / index_time.as_secs_f64());
-    println!("index size on disk     {:.1} MB ({:.0} bytes/resource)", mb(index.size_on_disk()), index.size_on_disk() as f64 / head.max(1) as f64);
+    println!(
+        "indexing rate          {:.0} resources/s",
+        head as f64 / index_time.as_secs_f64()
+    );
+    println!(
+        "index size on disk     {:.1} MB ({:.0} bytes/resource)",
+        mb(index.size_on_disk()),
+        index.size_on_disk() as f64 / head.max(1) as f64
+    );
     println!("peak RSS after index   {:.0} MB", vm_hwm_mb());
     drop(index);
 
     // 3. Extraction cost.
     let files_for_extract = files.clone();
-    let (extract_total, extract_count, by_type) = tokio::task::spawn_blocking(move || extraction_cost(&files_for_extract)).await.unwrap();
+    let (extract_total, extract_count, by_type) =
+        tokio::task::spawn_blocking(move || extraction_cost(&files_for_extract))
+            .await
+            .unwrap();
     println!("\n== 3. Extractor::r4().extract, one thread, parsing not counted");
     println!("resources              {extract_count}");
-    println!("total                  {:.2} s", extract_total.as_secs_f64());
-    println!("average                {:.1} µs/resource", extract_total.as_secs_f64() * 1e6 / extract_count.max(1) as f64);
+    println!(
+        "total                  {:.2} s",
+        extract_total.as_secs_f64()
+    );
+    println!(
+        "average                {:.1} µs/resource",
+        extract_total.as_secs_f64() * 1e6 / extract_count.max(1) as f64
+    );
     let mut by_type: Vec<_> = by_type.into_iter().collect();
-    by_type.sort_by(|a, b| b.1.1.cmp(&a.1.1));
+    by_type.sort_by_key(|entry| std::cmp::Reverse(entry.1.1));
     for (ty, (time, n)) in by_type.iter().take(5) {
-        println!("  {ty:<22} {n:>6} resources {:>8.1} µs/resource", time.as_secs_f64() * 1e6 / *n as f64);
+        println!(
+            "  {ty:<22} {n:>6} resources {:>8.1} µs/resource",
+            time.as_secs_f64() * 1e6 / *n as f64
+        );
     }
     println!("peak RSS               {:.0} MB", vm_hwm_mb());
 
@@ -419,12 +519,21 @@ async fn run(files: Vec<PathBuf>) {
     let mut config = Config::for_database(url.clone());
     config.index_dir = Some(index_dir);
     let t = Instant::now();
-    let app = Application::with_store(config, store.clone()).await.unwrap();
-    println!("\nserver start (index already up to date): {:.2} s", t.elapsed().as_secs_f64());
+    let app = Application::with_store(config, store.clone())
+        .await
+        .unwrap();
+    println!(
+        "\nserver start (index already up to date): {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let base = format!("http://{}/fhir", app.local_addr().unwrap());
     let server = tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::builder().build().unwrap();
-    let bench = Bench { client, base: base.clone(), query_seconds };
+    let bench = Bench {
+        client,
+        base: base.clone(),
+        query_seconds,
+    };
     latency_queries(&bench, &samples, last_bundle_start).await;
     series(&bench, &samples).await;
     println!("\npeak RSS at the end     {:.0} MB", vm_hwm_mb());
@@ -470,25 +579,44 @@ struct Response {
 
 impl Bench {
     async fn get(&self, url: &str) -> Response {
-        let url = if url.starts_with("http") { url.to_owned() } else { format!("{}/{url}", self.base) };
+        let url = if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("{}/{url}", self.base)
+        };
         let started = Instant::now();
-        let response = self.client.get(&url).header("accept", "application/fhir+json").send().await.unwrap();
+        let response = self
+            .client
+            .get(&url)
+            .header("accept", "application/fhir+json")
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let bytes = response.bytes().await.unwrap();
         let elapsed = started.elapsed();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Response { status, body, elapsed, bytes: bytes.len() }
+        Response {
+            status,
+            body,
+            elapsed,
+            bytes: bytes.len(),
+        }
     }
 }
 
 fn matches(bundle: &Value) -> usize {
-    bundle["entry"]
-        .as_array()
-        .map_or(0, |e| e.iter().filter(|e| e["search"]["mode"] == "match").count())
+    bundle["entry"].as_array().map_or(0, |e| {
+        e.iter().filter(|e| e["search"]["mode"] == "match").count()
+    })
 }
 
 fn entries(bundle: &Value) -> usize {
-    bundle["entry"].as_array().map_or(0, |e| e.iter().filter(|e| e["search"]["mode"] != "outcome").count())
+    bundle["entry"].as_array().map_or(0, |e| {
+        e.iter()
+            .filter(|e| e["search"]["mode"] != "outcome")
+            .count()
+    })
 }
 
 fn outcome_text(body: &Value) -> String {
@@ -500,12 +628,26 @@ fn outcome_text(body: &Value) -> String {
             .into_iter()
             .flatten()
             .filter(|e| e["search"]["mode"] == "outcome")
-            .flat_map(|e| e["resource"]["issue"].as_array().cloned().unwrap_or_default())
+            .flat_map(|e| {
+                e["resource"]["issue"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect()
     };
     issues
         .iter()
-        .map(|i| format!("{}: {}", i["severity"].as_str().unwrap_or(""), i["diagnostics"].as_str().or(i["details"]["text"].as_str()).unwrap_or("")))
+        .map(|i| {
+            format!(
+                "{}: {}",
+                i["severity"].as_str().unwrap_or(""),
+                i["diagnostics"]
+                    .as_str()
+                    .or(i["details"]["text"].as_str())
+                    .unwrap_or("")
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -528,7 +670,11 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn with_param(query: &str, param: &str) -> String {
-    if query.contains('?') { format!("{query}&{param}") } else { format!("{query}?{param}") }
+    if query.contains('?') {
+        format!("{query}&{param}")
+    } else {
+        format!("{query}?{param}")
+    }
 }
 
 fn enc(value: &str) -> String {
@@ -544,19 +690,42 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
     let given = enc(&s.given);
     let year = s.birthdate.get(..4).unwrap_or("1970");
     let year_n: i32 = year.parse().unwrap_or(1970);
-    let med_patient = s.med_patient.clone().unwrap_or_else(|| s.patient_id.clone());
+    let med_patient = s
+        .med_patient
+        .clone()
+        .unwrap_or_else(|| s.patient_id.clone());
     let city = enc(&s.city);
     let family_prefix = enc(&s.family.chars().take(3).collect::<String>().to_lowercase());
-    let family_infix = enc(&s.family.chars().skip(1).take(4).collect::<String>().to_lowercase());
+    let family_infix = enc(&s
+        .family
+        .chars()
+        .skip(1)
+        .take(4)
+        .collect::<String>()
+        .to_lowercase());
     let mut queries: Vec<(&str, String)> = vec![
         ("ui", format!("Patient?identifier={}", enc(&s.identifier))),
         ("ui", format!("Patient?family={family}&given={given}")),
-        ("ui", format!("Patient?family={family}&birthdate={}", s.birthdate)),
+        (
+            "ui",
+            format!("Patient?family={family}&birthdate={}", s.birthdate),
+        ),
         ("ui", format!("Patient?name={family}")),
         ("ui", format!("Patient?family={family}&gender={}", s.gender)),
         ("ui", format!("Patient?address-city={city}&family={family}")),
-        ("ui", format!("Patient?birthdate=ge{}-01-01&birthdate=le{}-12-31&gender={}", year_n - 5, year_n + 5, s.gender)),
-        ("ui", format!("Patient?_lastUpdated=gt{}", enc(&iso(recent)))),
+        (
+            "ui",
+            format!(
+                "Patient?birthdate=ge{}-01-01&birthdate=le{}-12-31&gender={}",
+                year_n - 5,
+                year_n + 5,
+                s.gender
+            ),
+        ),
+        (
+            "ui",
+            format!("Patient?_lastUpdated=gt{}", enc(&iso(recent))),
+        ),
         ("ui", "Patient?_sort=-_lastUpdated&_count=10".to_owned()),
     ];
     for prefix in ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"] {
@@ -592,17 +761,35 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
         ("", "Observation?_count=10".to_owned()),
         ("", "Observation?_count=10&_sort=-date".to_owned()),
     ]);
-    println!("\n== 4a. single queries, one client, sequential (ui = patient-list budget of performance.md)");
-    println!("(total: Bundle.total of _total=accurate; +Ni: entries included on the first page; hwm: peak RSS so far)");
-    println!("{:<4} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7}  {}", "", "status", "total", "p50 ms", "p99 ms", "kB", "hwm MB", "query");
+    println!(
+        "\n== 4a. single queries, one client, sequential (ui = patient-list budget of performance.md)"
+    );
+    println!(
+        "(total: Bundle.total of _total=accurate; +Ni: entries included on the first page; hwm: peak RSS so far)"
+    );
+    println!(
+        "{:<4} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7}  query",
+        "", "status", "total", "p50 ms", "p99 ms", "kB", "hwm MB"
+    );
     for (tag, query) in &queries {
         // The count (and status) with _total=accurate.
         let first = bench.get(&with_param(query, "_total=accurate")).await;
         if first.status != 200 {
-            println!("{tag:<4} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7}  {query}  -> {}", first.status, "-", "-", "-", "-", "-", outcome_text(&first.body));
+            println!(
+                "{tag:<4} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7}  {query}  -> {}",
+                first.status,
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                outcome_text(&first.body)
+            );
             continue;
         }
-        let mut total = first.body["total"].as_u64().map_or_else(|| format!("{}m", matches(&first.body)), |t| t.to_string());
+        let mut total = first.body["total"]
+            .as_u64()
+            .map_or_else(|| format!("{}m", matches(&first.body)), |t| t.to_string());
         let included = entries(&first.body) - matches(&first.body);
         if included > 0 {
             total = format!("{total}+{included}i");
@@ -629,7 +816,11 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
             pct(&times, 0.99),
             bytes as f64 / 1024.0,
             vm_hwm_mb(),
-            if warn.is_empty() { String::new() } else { format!("  [{warn}]") },
+            if warn.is_empty() {
+                String::new()
+            } else {
+                format!("  [{warn}]")
+            },
             times.len()
         );
     }
@@ -639,7 +830,13 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
     let mut url = "Observation?_count=10".to_owned();
     for page in 0..6 {
         let r = bench.get(&url).await;
-        println!("  page {page}: status {} entries {} {:.2} ms (hwm {:.0} MB)", r.status, entries(&r.body), r.elapsed.as_secs_f64() * 1000.0, vm_hwm_mb());
+        println!(
+            "  page {page}: status {} entries {} {:.2} ms (hwm {:.0} MB)",
+            r.status,
+            entries(&r.body),
+            r.elapsed.as_secs_f64() * 1000.0,
+            vm_hwm_mb()
+        );
         match next_link(&r.body) {
             Some(next) => url = next,
             None => break,
@@ -650,14 +847,20 @@ async fn latency_queries(bench: &Bench, s: &Samples, recent: i64) {
 async fn series(bench: &Bench, s: &Samples) {
     let mut codes: Vec<_> = s.loinc.iter().collect();
     codes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let ten: Vec<String> = codes.iter().take(10).map(|(c, _)| format!("http://loinc.org|{c}")).collect();
+    let ten: Vec<String> = codes
+        .iter()
+        .take(10)
+        .map(|(c, _)| format!("http://loinc.org|{c}"))
+        .collect();
     let mut queries = Vec::new();
     for code in ["8310-5", "55758-7", "72514-3"] {
         queries.push(format!("Observation?code=http://loinc.org|{code}"));
     }
     for code in ["8310-5", "55758-7", "72514-3"] {
         for year in ["2013", "2019", "2020"] {
-            queries.push(format!("Observation?code=http://loinc.org|{code}&date={year}"));
+            queries.push(format!(
+                "Observation?code=http://loinc.org|{code}&date={year}"
+            ));
         }
     }
     for value in ["26.8", "79.5", "183"] {
@@ -676,9 +879,20 @@ async fn series(bench: &Bench, s: &Samples) {
     queries.push("Observation?category=laboratory&date=2019&_elements=subject".to_owned());
     queries.push("Observation?category=laboratory".to_owned());
     queries.push("Observation".to_owned());
-    println!("\n== 4b. search series (performance.md §3.6): _summary=count, then all pages with _count=1000");
-    println!("ten codes: {}", ten.iter().map(|c| c.trim_start_matches("http://loinc.org|")).collect::<Vec<_>>().join(","));
-    println!("{:>7} {:>10} {:>9} {:>6} {:>11} {:>10} {:>9} {:>7}  {}", "count", "count ms", "fetched", "pages", "download s", "res/s", "MB", "hwm MB", "query");
+    println!(
+        "\n== 4b. search series (performance.md §3.6): _summary=count, then all pages with _count=1000"
+    );
+    println!(
+        "ten codes: {}",
+        ten.iter()
+            .map(|c| c.trim_start_matches("http://loinc.org|"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    println!(
+        "{:>7} {:>10} {:>9} {:>6} {:>11} {:>10} {:>9} {:>7}  query",
+        "count", "count ms", "fetched", "pages", "download s", "res/s", "MB", "hwm MB"
+    );
     for query in &queries {
         let q: String = query
             .split('&')
@@ -692,7 +906,13 @@ async fn series(bench: &Bench, s: &Samples) {
         bench.get(&with_param(&q, "_summary=count")).await;
         let count = bench.get(&with_param(&q, "_summary=count")).await;
         if count.status != 200 {
-            println!("{:>7} {:>10}  {query}  -> status {} {}", "-", "-", count.status, outcome_text(&count.body));
+            println!(
+                "{:>7} {:>10}  {query}  -> status {} {}",
+                "-",
+                "-",
+                count.status,
+                outcome_text(&count.body)
+            );
             continue;
         }
         let total = count.body["total"].as_u64().unwrap_or(0);
@@ -707,7 +927,11 @@ async fn series(bench: &Bench, s: &Samples) {
             pages += 1;
             bytes += r.bytes;
             if r.status != 200 {
-                error = Some(format!("page {pages}: status {} {}", r.status, outcome_text(&r.body)));
+                error = Some(format!(
+                    "page {pages}: status {} {}",
+                    r.status,
+                    outcome_text(&r.body)
+                ));
                 break;
             }
             fetched += matches(&r.body);
