@@ -8,7 +8,7 @@ use fhir_core::ResourceStore;
 use fhir_core::index::{IndexLocation, SearchIndex, SearchOptions};
 use fhir_core::search::params::Registry;
 use fhir_core::search::query::parse;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn sqlite() -> (Arc<dyn ResourceStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -157,4 +157,37 @@ async fn a_too_costly_chain_is_refused() {
         matches!(refused, fhir_core::index::SearchError::TooCostly(_)),
         "{refused:?}"
     );
+}
+
+/// FHIRPath `resolve()` through the store: the index resolver finds the current version of a
+/// referenced resource of the same tenant, and nothing of another tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhirpath_resolves_references_through_the_index() {
+    use fhir_core::fhirpath::{Environment, Expression};
+    let (store, _dir) = sqlite().await;
+    store.create_tenant("other").await.unwrap();
+    put_patient(store.as_ref(), "default", "p", "Lovelace").await;
+    put_patient(store.as_ref(), "other", "q", "Hidden").await;
+    let index = SearchIndex::open(IndexLocation::Memory, store.clone())
+        .await
+        .unwrap();
+    let observation = json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": "Patient/p"},
+        "performer": [{"reference": "Patient/q"}]
+    });
+    let resolver = index.resolver("default");
+    let env = Environment::new().with_resolver(&resolver);
+    let family = Expression::parse("Observation.subject.resolve().name.family").unwrap();
+    let found: Vec<Value> = family
+        .evaluate(&observation, &env)
+        .unwrap()
+        .iter()
+        .map(|item| item.to_json())
+        .collect();
+    assert_eq!(found, [json!("Lovelace")]);
+    let other = Expression::parse("Observation.performer.resolve()").unwrap();
+    assert!(other.evaluate(&observation, &env).unwrap().is_empty());
 }

@@ -24,6 +24,7 @@ pub mod cursor;
 mod custom;
 mod execute;
 mod plan;
+mod resolve;
 pub mod terms;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ use crate::store::{ResourceStore, StoreError};
 
 pub use custom::{ReindexState, ReindexStatus};
 pub use execute::{Hit, SearchError, SearchOptions, SearchPage};
+pub use resolve::IndexResolver;
 
 /// How often the follower looks for new changes.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
