@@ -76,7 +76,107 @@ both_backends!(
     concurrent_updates_lose_nothing,
     group_commit_batches,
     tenant_isolation,
+    transactions_are_all_or_nothing,
 );
+
+/// A transaction's writes are committed together, in order, with consecutive sequence numbers;
+/// when one fails, none is written and the error names it.
+async fn transactions_are_all_or_nothing(subject: &Subject) {
+    use fhir_core::store::{TxDone, TxWrite};
+    let store = subject.store.as_ref();
+    store
+        .update(T, "Patient", "kept", patient("Kept"), None)
+        .await
+        .unwrap();
+    let head = store.head_seq().await.unwrap();
+    // The third write fails (If-Match on a version that is not current): nothing is written.
+    let failed = store
+        .transaction(
+            T,
+            vec![
+                TxWrite::Create {
+                    resource_type: "Patient".into(),
+                    id: "tx-a".into(),
+                    resource: patient("A"),
+                },
+                TxWrite::Delete {
+                    resource_type: "Patient".into(),
+                    id: "kept".into(),
+                    if_match: None,
+                },
+                TxWrite::Update {
+                    resource_type: "Patient".into(),
+                    id: "kept".into(),
+                    resource: patient("B"),
+                    if_match: Some(7),
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failed, StoreError::InGroup { index: 2, .. }),
+        "{failed:?}"
+    );
+    assert_eq!(store.head_seq().await.unwrap(), head);
+    assert!(store.read(T, "Patient", "tx-a").await.unwrap().is_none());
+    assert!(
+        !store
+            .read(T, "Patient", "kept")
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
+    // An invalid resource is refused before anything runs.
+    let invalid = store
+        .transaction(
+            T,
+            vec![TxWrite::Create {
+                resource_type: "Patient".into(),
+                id: "tx-b".into(),
+                resource: serde_json::json!(["not an object"]),
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(invalid, StoreError::InGroup { index: 0, .. }));
+    // A transaction that succeeds: every write, in order, consecutive sequence numbers.
+    let done = store
+        .transaction(
+            T,
+            vec![
+                TxWrite::Create {
+                    resource_type: "Patient".into(),
+                    id: "tx-a".into(),
+                    resource: patient("A"),
+                },
+                TxWrite::Update {
+                    resource_type: "Patient".into(),
+                    id: "kept".into(),
+                    resource: patient("Kept2"),
+                    if_match: Some(1),
+                },
+                TxWrite::Delete {
+                    resource_type: "Patient".into(),
+                    id: "missing".into(),
+                    if_match: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = done
+        .iter()
+        .filter_map(|d| match d {
+            TxDone::Stored(outcome) => Some(outcome.resource.seq),
+            TxDone::Nothing => None,
+        })
+        .collect();
+    assert_eq!(seqs, [head + 1, head + 2]);
+    assert!(matches!(done[2], TxDone::Nothing));
+    assert_eq!(store.head_seq().await.unwrap(), head + 2);
+}
 
 fn patient(family: &str) -> Value {
     json!({"resourceType": "Patient", "name": [{"family": family}], "active": true})

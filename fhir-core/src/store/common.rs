@@ -31,7 +31,7 @@ pub(crate) enum Plan {
 /// The key of a resource write: tenant, type and id.
 pub(crate) fn resource_key(op: &WriteOp) -> Option<(&str, &str, &str)> {
     match op {
-        WriteOp::CreateTenant { .. } => None,
+        WriteOp::CreateTenant { .. } | WriteOp::Group { .. } => None,
         WriteOp::Create {
             tenant,
             resource_type,
@@ -64,7 +64,7 @@ pub(crate) fn plan(op: &WriteOp, head: Option<Head>) -> Result<Plan, StoreError>
         _ => Ok(()),
     };
     match op {
-        WriteOp::CreateTenant { .. } => Ok(Plan::Nothing),
+        WriteOp::CreateTenant { .. } | WriteOp::Group { .. } => Ok(Plan::Nothing),
         WriteOp::Create {
             resource_type, id, ..
         } => match head {

@@ -81,6 +81,49 @@ pub struct UpdateOutcome {
     pub created: bool,
 }
 
+/// One write of a transaction ([`ResourceStore::transaction`]).
+#[derive(Debug, Clone)]
+pub enum TxWrite {
+    /// Creates a resource with this id (fails when it exists).
+    Create {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+        /// The resource.
+        resource: Value,
+    },
+    /// Writes a new version (or the first).
+    Update {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+        /// The resource.
+        resource: Value,
+        /// The version that must be current.
+        if_match: Option<i64>,
+    },
+    /// Writes a tombstone (nothing when missing or deleted).
+    Delete {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+        /// The version that must be current.
+        if_match: Option<i64>,
+    },
+}
+
+/// What one write of a transaction did.
+#[derive(Debug, Clone)]
+pub enum TxDone {
+    /// A version was written (`created`: it is the first, or follows a delete).
+    Stored(UpdateOutcome),
+    /// A delete found nothing to delete.
+    Nothing,
+}
+
 /// Which versions a history request asks for.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery {
@@ -156,6 +199,14 @@ pub enum StoreError {
         /// What failed.
         message: String,
     },
+    /// A write of a group (a transaction) failed: nothing of the group was written.
+    #[error("write {index} of the transaction failed: {error}")]
+    InGroup {
+        /// The position of the failing write in the group.
+        index: usize,
+        /// Why it failed.
+        error: Box<StoreError>,
+    },
     /// The store is shut down or its writer stopped.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -208,6 +259,14 @@ pub trait ResourceStore: Send + Sync + std::fmt::Debug {
         id: &str,
         if_match: Option<i64>,
     ) -> Result<Option<StoredResource>, StoreError>;
+
+    /// Runs writes as one unit, in order: all are durable when it returns `Ok`, none is
+    /// written when it fails ([`StoreError::InGroup`] names the failing write).
+    async fn transaction(
+        &self,
+        tenant: &str,
+        writes: Vec<TxWrite>,
+    ) -> Result<Vec<TxDone>, StoreError>;
 
     /// The current version, including a tombstone (so that the caller can answer 410).
     async fn read(

@@ -318,6 +318,14 @@ impl ResourceStore for PostgresStore {
             .await
     }
 
+    async fn transaction(
+        &self,
+        tenant: &str,
+        writes: Vec<super::TxWrite>,
+    ) -> Result<Vec<super::TxDone>, StoreError> {
+        self.writer.transaction(tenant, writes).await
+    }
+
     async fn read(
         &self,
         tenant: &str,
@@ -464,6 +472,24 @@ impl BatchExecutor for PgExecutor {
 
 /// Applies one write inside its savepoint.
 async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone, StoreError> {
+    let WriteOp::Group { ops } = op else {
+        return apply_one(conn, op).await;
+    };
+    // The executor runs the group in one savepoint: an error here rolls back all of it.
+    let mut answers = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        let answer = apply_one(conn, op)
+            .await
+            .map_err(|error| StoreError::InGroup {
+                index,
+                error: Box::new(error),
+            })?;
+        answers.push(answer);
+    }
+    Ok(WriteDone::Group(answers))
+}
+
+async fn apply_one(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone, StoreError> {
     apply_inner(conn, op).await.map_err(|error| match error {
         StoreError::Database(e) => common::write_error(op, e),
         other => other,

@@ -52,6 +52,9 @@ pub(crate) enum WriteOp {
         id: String,
         if_match: Option<i64>,
     },
+    /// Several writes that succeed or fail together (a transaction Bundle): run in order in one
+    /// savepoint; the first failure rolls all of them back.
+    Group { ops: Vec<WriteOp> },
 }
 
 /// The answer to one write.
@@ -66,6 +69,8 @@ pub(crate) enum WriteDone {
     },
     /// Nothing to do (delete of a missing or deleted resource).
     Nothing,
+    /// The answers of a group, in order.
+    Group(Vec<WriteDone>),
 }
 
 /// The answers of one batch, in the order of its writes; `Err` for the whole batch when the
@@ -203,6 +208,94 @@ impl Writer {
             WriteDone::Nothing => Ok(None),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Runs writes as one unit: all are committed, or none (the error names the failing write
+    /// by its position). Every write is checked as a single one would be.
+    pub(crate) async fn group(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteDone>, StoreError> {
+        for (index, op) in ops.iter().enumerate() {
+            let checked = match op {
+                WriteOp::Create {
+                    resource_type,
+                    resource,
+                    ..
+                }
+                | WriteOp::Update {
+                    resource_type,
+                    resource,
+                    ..
+                } => common::check_resource(resource_type, resource),
+                WriteOp::Delete { .. } => Ok(()),
+                WriteOp::CreateTenant { .. } | WriteOp::Group { .. } => Err(StoreError::Invalid(
+                    "a group holds resource writes only".into(),
+                )),
+            };
+            checked.map_err(|error| StoreError::InGroup {
+                index,
+                error: Box::new(error),
+            })?;
+        }
+        match self.submit(WriteOp::Group { ops }).await? {
+            WriteDone::Group(answers) => Ok(answers),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A transaction of the store API, run as one group.
+    pub(crate) async fn transaction(
+        &self,
+        tenant: &str,
+        writes: Vec<super::TxWrite>,
+    ) -> Result<Vec<super::TxDone>, StoreError> {
+        use super::{TxDone, TxWrite};
+        let ops = writes
+            .into_iter()
+            .map(|write| match write {
+                TxWrite::Create {
+                    resource_type,
+                    id,
+                    resource,
+                } => WriteOp::Create {
+                    tenant: tenant.to_owned(),
+                    resource_type,
+                    id,
+                    resource,
+                },
+                TxWrite::Update {
+                    resource_type,
+                    id,
+                    resource,
+                    if_match,
+                } => WriteOp::Update {
+                    tenant: tenant.to_owned(),
+                    resource_type,
+                    id,
+                    resource,
+                    if_match,
+                },
+                TxWrite::Delete {
+                    resource_type,
+                    id,
+                    if_match,
+                } => WriteOp::Delete {
+                    tenant: tenant.to_owned(),
+                    resource_type,
+                    id,
+                    if_match,
+                },
+            })
+            .collect();
+        self.group(ops)
+            .await?
+            .into_iter()
+            .map(|done| match done {
+                WriteDone::Stored { resource, created } => {
+                    Ok(TxDone::Stored(UpdateOutcome { resource, created }))
+                }
+                WriteDone::Nothing => Ok(TxDone::Nothing),
+                other => Err(unexpected(other)),
+            })
+            .collect()
     }
 
     /// Stops accepting writes and waits until the writes already queued are answered.
