@@ -129,6 +129,7 @@ fn takes_body(interaction: &Interaction) -> bool {
             | Interaction::ConditionalUpdate(_)
             | Interaction::Search(crate::route::SearchScope { post: true, .. })
             | Interaction::Everything(_)
+            | Interaction::Bundle
     )
 }
 

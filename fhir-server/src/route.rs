@@ -39,6 +39,8 @@ pub enum Interaction {
     ConditionalDelete(String),
     /// `GET [base]/Patient/[id]/$everything`.
     Everything(String),
+    /// `POST [base]` with a batch or transaction Bundle.
+    Bundle,
     /// `POST [base]/$reindex` (start) and `GET [base]/$reindex` (progress).
     Reindex { start: bool },
     /// Interactions of later issues (search, batch/transaction, patch, operations): answered 501.
@@ -113,7 +115,7 @@ pub fn route(method: &Method, segments: &[&str]) -> Result<Interaction, FhirErro
     };
     match segments {
         [] => match *method {
-            Method::POST => Ok(Interaction::NotYet("batch and transaction Bundles")),
+            Method::POST => Ok(Interaction::Bundle),
             Method::GET | Method::HEAD => Ok(Interaction::Search(SearchScope {
                 resource_type: None,
                 compartment: None,

@@ -1,6 +1,7 @@
 //! One module per FHIR interaction, and what they share: reading the body into a valid resource
 //! and answering with a stored version.
 
+mod bundle;
 mod capabilities;
 pub mod conditional;
 mod create;
@@ -62,6 +63,7 @@ pub async fn run(
         Interaction::Everything(id) => everything::everything(&request, &id).await,
         Interaction::Reindex { start: true } => reindex::start(&request).await,
         Interaction::Reindex { start: false } => reindex::status(&request).await,
+        Interaction::Bundle => bundle::batch_or_transaction(&request).await,
         Interaction::NotYet(what) => Err(FhirError::NotImplemented(format!(
             "{what} is not implemented by this server yet"
         ))),

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_input;
+mod bundles;
 mod crud;
 mod formats;
 mod history;
