@@ -122,7 +122,7 @@ pub enum OperationError {
         op: String,
     },
     /// `path` or `from` is not a valid JSON Pointer.
-    #[error("`{member}` `{pointer}` is not a valid JSON Pointer: {reason}")]
+    #[error("`{member}` {pointer:?} is not a valid JSON Pointer: {reason}")]
     InvalidPointer {
         /// `path` or `from`.
         member: &'static str,
@@ -132,7 +132,7 @@ pub enum OperationError {
         reason: PointerError,
     },
     /// A pointer names a value that does not exist.
-    #[error("`{pointer}` does not exist: there is no `{missing}`")]
+    #[error("{pointer:?} does not exist: there is no {missing:?}")]
     NotFound {
         /// The pointer of the operation.
         pointer: String,
@@ -140,7 +140,7 @@ pub enum OperationError {
         missing: String,
     },
     /// A reference token that addresses an array is not an array index.
-    #[error("`{pointer}`: `{token}` is not a valid array index at `{array}`")]
+    #[error("{pointer:?}: {token:?} is not a valid array index in the array at {array:?}")]
     InvalidIndex {
         /// The pointer of the operation.
         pointer: String,
@@ -150,7 +150,7 @@ pub enum OperationError {
         token: String,
     },
     /// An array index is past the end of the array (`-` counts as one past the end).
-    #[error("`{pointer}`: index `{token}` is out of bounds for the array `{array}` of {len} items")]
+    #[error("{pointer:?}: index {token:?} is out of bounds for the array {array:?} of {len} items")]
     IndexOutOfBounds {
         /// The pointer of the operation.
         pointer: String,
@@ -163,7 +163,7 @@ pub enum OperationError {
     },
     /// The parent of the target of `add` (or of `move` or `copy`) is neither an object nor an
     /// array.
-    #[error("cannot add `{pointer}`: `{parent}` is {found}, not an object or an array")]
+    #[error("cannot add {pointer:?}: {parent:?} is {found}, not an object or an array")]
     NotAContainer {
         /// The pointer of the operation.
         pointer: String,
@@ -176,7 +176,7 @@ pub enum OperationError {
     #[error("cannot remove the whole document")]
     RemoveRoot,
     /// `move` of a value into one of its own descendants.
-    #[error("cannot move `{from}` into its own descendant `{path}`")]
+    #[error("cannot move {from:?} into its own descendant {path:?}")]
     MoveIntoDescendant {
         /// The `from` pointer.
         from: String,
@@ -184,13 +184,13 @@ pub enum OperationError {
         path: String,
     },
     /// A `test` operation did not hold.
-    #[error("test failed: the value at `{pointer}` is not equal to the expected value")]
+    #[error("test failed: the value at {pointer:?} is not equal to the expected value")]
     TestFailed {
         /// The pointer tested.
         pointer: String,
     },
     /// The value placed would nest deeper than [`MAX_DOCUMENT_DEPTH`].
-    #[error("the value placed at `{pointer}` would nest deeper than {limit} levels")]
+    #[error("the value placed at {pointer:?} would nest deeper than {limit} levels")]
     TooDeep {
         /// The pointer of the operation.
         pointer: String,
@@ -789,14 +789,14 @@ mod tests {
         assert_eq!(err.operation_index(), Some(0));
         assert_eq!(
             err.to_string(),
-            "operation 0 (counting from 0): `/a/b/c` does not exist: there is no `/a/b`"
+            "operation 0 (counting from 0): \"/a/b/c\" does not exist: there is no \"/a/b\""
         );
         let err = apply(&json!({}), &json!({"op": "add"})).unwrap_err();
         assert_eq!(err, PatchError::NotAnArray { found: "an object" });
         let err = apply(&json!([1]), &json!([{"op": "remove", "path": "/01"}])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "operation 0 (counting from 0): `/01`: `01` is not a valid array index at ``"
+            "operation 0 (counting from 0): \"/01\": \"01\" is not a valid array index in the array at \"\""
         );
     }
 
