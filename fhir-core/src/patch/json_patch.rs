@@ -675,7 +675,7 @@ fn check_depth(
 
 /// Equality as RFC 6902 section 4.6 defines it for `test`: objects without regard to member
 /// order, numbers by value. Iterative, so deep values cannot overflow the stack.
-pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
+fn json_equal(a: &Value, b: &Value) -> bool {
     let mut stack = vec![(a, b)];
     while let Some(pair) = stack.pop() {
         match pair {
