@@ -1,0 +1,8 @@
+//! The formats of the FHIR `PATCH` interaction.
+//!
+//! - [`json_patch`]: JSON Patch (RFC 6902) over `serde_json` values, with JSON Pointer (RFC 6901).
+//!
+//! Each format is a pure library: it knows nothing of HTTP, the store or OperationOutcomes; the
+//! server maps its typed errors to responses.
+
+pub mod json_patch;
