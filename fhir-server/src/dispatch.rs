@@ -130,6 +130,7 @@ fn takes_body(interaction: &Interaction) -> bool {
             | Interaction::Search(crate::route::SearchScope { post: true, .. })
             | Interaction::Everything(_)
             | Interaction::Bundle
+            | Interaction::Patch(..)
     )
 }
 

@@ -39,6 +39,8 @@ pub enum Interaction {
     ConditionalDelete(String),
     /// `GET [base]/Patient/[id]/$everything`.
     Everything(String),
+    /// `PATCH [base]/[type]/[id]`.
+    Patch(String, String),
     /// `POST [base]` with a batch or transaction Bundle.
     Bundle,
     /// `POST [base]/$reindex` (start) and `GET [base]/$reindex` (progress).
@@ -196,7 +198,7 @@ fn route_type(
                 Method::GET | Method::HEAD => Ok(Interaction::Read(resource_type, id)),
                 Method::PUT => Ok(Interaction::Update(resource_type, id)),
                 Method::DELETE => Ok(Interaction::Delete(resource_type, id)),
-                Method::PATCH => Ok(Interaction::NotYet("patch")),
+                Method::PATCH => Ok(Interaction::Patch(resource_type, id)),
                 _ => not_allowed("GET, PUT, DELETE"),
             }
         }

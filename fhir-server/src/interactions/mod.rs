@@ -8,6 +8,7 @@ mod create;
 mod delete;
 mod everything;
 mod history;
+mod patch;
 mod read;
 mod reindex;
 pub mod search;
@@ -64,6 +65,7 @@ pub async fn run(
         Interaction::Reindex { start: true } => reindex::start(&request).await,
         Interaction::Reindex { start: false } => reindex::status(&request).await,
         Interaction::Bundle => bundle::batch_or_transaction(&request).await,
+        Interaction::Patch(resource_type, id) => patch::patch(&request, &resource_type, &id).await,
         Interaction::NotYet(what) => Err(FhirError::NotImplemented(format!(
             "{what} is not implemented by this server yet"
         ))),

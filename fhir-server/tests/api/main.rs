@@ -9,6 +9,7 @@ mod crud;
 mod formats;
 mod history;
 mod metadata;
+mod patch;
 mod process;
 mod roundtrip;
 mod tenants;

@@ -1,0 +1,78 @@
+//! PATCH with JSON Patch (work in progress for issue 4).
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, expect_outcome, json_body};
+use crate::search_helpers::put;
+
+crate::on_both_backends!(json_patch_edits_and_validates);
+
+async fn json_patch_edits_and_validates(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    put(
+        &app,
+        "Patient/jp",
+        json!({"resourceType": "Patient", "name": [{"family": "Before"}], "active": true}),
+    )
+    .await;
+    let send = |body: serde_json::Value, if_match: Option<&'static str>| {
+        let mut request = app
+            .request(Method::PATCH, "/Patient/jp")
+            .header("content-type", "application/json-patch+json")
+            .body(body.to_string());
+        if let Some(etag) = if_match {
+            request = request.header("if-match", etag);
+        }
+        request.send()
+    };
+    let patched = send(
+        json!([{"op": "replace", "path": "/name/0/family", "value": "After"}, {"op": "remove", "path": "/active"}]),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(patched.status(), 200);
+    let current = json_body(app.get("/Patient/jp").await).await;
+    assert_eq!(current["name"][0]["family"], "After");
+    assert!(current.get("active").is_none());
+    assert_eq!(current["meta"]["versionId"], "2");
+    // A patch that breaks the resource: 422, nothing stored.
+    expect_outcome(
+        send(
+            json!([{"op": "add", "path": "/birthDate", "value": "not a date"}]),
+            None,
+        )
+        .await
+        .unwrap(),
+        422,
+    )
+    .await;
+    // A failed test op, a stale If-Match, a bad pointer.
+    expect_outcome(
+        send(
+            json!([{"op": "test", "path": "/name/0/family", "value": "Nope"}]),
+            None,
+        )
+        .await
+        .unwrap(),
+        422,
+    )
+    .await;
+    expect_outcome(
+        send(json!([{"op": "remove", "path": "/name"}]), Some("W/\"1\""))
+            .await
+            .unwrap(),
+        412,
+    )
+    .await;
+    expect_outcome(
+        send(json!([{"op": "remove", "path": "name"}]), None)
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    let unchanged = json_body(app.get("/Patient/jp").await).await;
+    assert_eq!(unchanged["meta"]["versionId"], "2");
+}
