@@ -5,6 +5,7 @@
 //! - [`validate`]: structural validation of a resource against the model;
 //! - [`fhirpath`]: the FHIRPath engine;
 //! - [`search`]: search parameters, value extraction, parsed search requests and exact matching;
+//! - [`patch`]: the PATCH formats;
 //! - [`summary`]: the `_summary` and `_elements` subsets of a resource;
 //! - [`store`]: the versioned, multi-tenant resource store (SQLite and PostgreSQL) with its change
 //!   sequence.
@@ -19,6 +20,7 @@ pub mod index;
 pub mod json;
 pub mod model;
 pub mod outcome;
+pub mod patch;
 pub mod search;
 pub mod store;
 pub mod summary;
