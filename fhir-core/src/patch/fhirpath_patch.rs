@@ -310,7 +310,10 @@ impl<'p> Operation<'p> {
             Location::Element(element_location) if target.primitive => {
                 extension_object(resource, element_location)?
             }
-            Location::Element(element_location) => element_location.object_mut(resource)?,
+            Location::Element(element_location) => element_location
+                .element_mut(resource)?
+                .as_object_mut()
+                .ok_or_else(|| PatchError::Unprocessable("an element moved".into()))?,
         };
         let mut entries = take(object, &property);
         let exists = !entries.is_empty()
@@ -581,6 +584,17 @@ impl ElementLocation {
         current
             .as_object_mut()
             .ok_or_else(|| PatchError::Unprocessable("an element moved".into()))
+    }
+
+    /// The element itself.
+    fn element_mut<'v>(&self, resource: &'v mut Value) -> Result<&'v mut Value> {
+        let moved = || PatchError::Unprocessable("an element moved".into());
+        let object = self.object_mut(resource)?;
+        let value = object.get_mut(&self.property).ok_or_else(moved)?;
+        match self.index {
+            Some(index) => value.get_mut(index).ok_or_else(moved),
+            None => Ok(value),
+        }
     }
 
     /// The number of items of the list at this location.
