@@ -92,7 +92,7 @@ pub fn apply(resource: &Value, parameters: &Value) -> Result<Value> {
             .apply(&mut result)
             .map_err(|e| e.prefixed(number))?;
     }
-    prune(&mut result);
+    prune(&mut result, false);
     Ok(result)
 }
 
@@ -315,7 +315,7 @@ impl<'p> Operation<'p> {
                 .as_object_mut()
                 .ok_or_else(|| PatchError::Unprocessable("an element moved".into()))?,
         };
-        let mut entries = take(object, &property);
+        let mut entries = entries_of(object, &property);
         let exists = !entries.is_empty()
             || (element.choice
                 && element.types.iter().any(|t| {
@@ -435,7 +435,7 @@ impl<'p> Operation<'p> {
         }
         let (property, entry) = convert(element, self.value.expect("checked"))?;
         let object = list.object_mut(resource)?;
-        let mut entries = take(object, &property);
+        let mut entries = entries_of(object, &property);
         entries.insert(index, entry);
         put(object, &property, entries, true);
         Ok(())
@@ -454,7 +454,7 @@ impl<'p> Operation<'p> {
             ));
         }
         let object = list.object_mut(resource)?;
-        let mut entries = take(object, &list.property);
+        let mut entries = entries_of(object, &list.property);
         let entry = entries.remove(source);
         entries.insert(destination, entry);
         put(object, &list.property, entries, true);
@@ -477,12 +477,10 @@ impl<'p> Operation<'p> {
             return unprocessable("the resource itself cannot be deleted");
         };
         let parent_type = location.parent_type(resource)?;
-        let many = find_property(&parent_type, &location.property).map_or_else(
-            |_| matches!(location.index, Some(_)),
-            |element| element.many,
-        );
+        let many = find_property(&parent_type, &location.property)
+            .map_or_else(|_| location.index.is_some(), |element| element.many);
         let object = location.object_mut(resource)?;
-        let mut entries = take(object, &location.property);
+        let mut entries = entries_of(object, &location.property);
         match location.index {
             Some(index) if index < entries.len() => {
                 entries.remove(index);
@@ -503,7 +501,7 @@ impl<'p> Operation<'p> {
         let element = find_property(&parent_type, &location.property)?;
         let (property, entry) = convert(element, self.value.expect("checked"))?;
         let object = location.object_mut(resource)?;
-        let mut entries = take(object, &location.property);
+        let mut entries = entries_of(object, &location.property);
         match location.index {
             Some(index) if index < entries.len() => entries[index] = entry,
             Some(_) => return unprocessable("the element to replace has moved"),
@@ -741,7 +739,7 @@ struct Entry {
     extension: Option<Value>,
 }
 
-/// The items of `property` (and `_property`) of an object.
+/// The items of `property` (and `_property`) of an object, to be written back with [`put`].
 fn entries_of(object: &Map<String, Value>, property: &str) -> Vec<Entry> {
     let non_null = |v: Option<&Value>| v.filter(|v| !v.is_null()).cloned();
     let value = object.get(property);
@@ -772,11 +770,6 @@ fn entries_of(object: &Map<String, Value>, property: &str) -> Vec<Entry> {
 
 fn values_len(value: Option<&Value>) -> usize {
     value.and_then(Value::as_array).map_or(0, Vec::len)
-}
-
-/// The entries of `property`, to be written back with [`put`].
-fn take(object: &Map<String, Value>, property: &str) -> Vec<Entry> {
-    entries_of(object, property)
 }
 
 /// Writes the items of `property`: an array when the element repeats, `_property` only when an
@@ -932,7 +925,7 @@ fn build_object(type_name: &str, parts: &[Value]) -> Result<Map<String, Value>> 
         };
         let element = find_element(type_name, name)?;
         let (property, entry) = convert(element, part)?;
-        let mut entries = take(&object, &property);
+        let mut entries = entries_of(&object, &property);
         if !element.many && !entries.is_empty() {
             return invalid(format!("{type_name}.{name} does not repeat"));
         }
@@ -946,43 +939,49 @@ fn build_object(type_name: &str, parts: &[Value]) -> Result<Map<String, Value>> 
 }
 
 /// Removes empty objects and arrays (and nulls) left by the operations, recursively; in arrays
-/// of primitives (and their `_name` arrays) positions are kept aligned. Returns whether the
-/// value itself is empty.
-fn prune(value: &mut Value) -> bool {
+/// of primitives and their `_name` arrays positions are kept aligned (`positional`). Returns
+/// whether the value itself is empty.
+fn prune(value: &mut Value, positional: bool) -> bool {
     match value {
         Value::Null => true,
         Value::Object(object) => {
             let keys: Vec<String> = object.keys().cloned().collect();
             for key in &keys {
-                let empty = object.get_mut(key).is_some_and(prune);
+                let empty = object
+                    .get_mut(key)
+                    .is_some_and(|child| prune(child, key.starts_with('_')));
                 if empty {
                     object.shift_remove(key);
                 }
             }
             // Arrays of primitives: drop positions with neither a value nor extensions.
-            for key in keys.iter().filter(|k| !k.starts_with('_')) {
-                let extension_key = format!("_{key}");
-                let primitive_array = matches!(object.get(key), Some(Value::Array(_)))
+            let mut names: Vec<&str> = keys
+                .iter()
+                .map(|k| k.strip_prefix('_').unwrap_or(k))
+                .collect();
+            names.dedup();
+            for name in names {
+                let extension_key = format!("_{name}");
+                let array = matches!(object.get(name), Some(Value::Array(_)))
                     || matches!(object.get(&extension_key), Some(Value::Array(_)));
-                if primitive_array
-                    && (object.contains_key(&extension_key)
-                        || object
-                            .get(key)
-                            .and_then(Value::as_array)
-                            .is_some_and(|items| items.iter().any(Value::is_null)))
-                {
-                    let entries = entries_of(object, key);
-                    put(object, key, entries, true);
+                let holes = object
+                    .get(name)
+                    .and_then(Value::as_array)
+                    .is_some_and(|items| items.iter().any(Value::is_null));
+                if array && (holes || object.contains_key(&extension_key)) {
+                    let entries = entries_of(object, name);
+                    put(object, name, entries, true);
                 }
             }
             object.is_empty()
         }
         Value::Array(items) => {
-            let positional = items
-                .iter()
-                .any(|item| !matches!(item, Value::Object(_) | Value::Array(_)));
+            let positional = positional
+                || items
+                    .iter()
+                    .any(|item| !matches!(item, Value::Object(_) | Value::Array(_)));
             for item in items.iter_mut() {
-                if prune(item) {
+                if prune(item, false) {
                     *item = Value::Null;
                 }
             }
@@ -1070,6 +1069,24 @@ mod tests {
         assert_eq!(
             moved["name"][0]["_given"][1]["extension"][0]["url"],
             json!("u")
+        );
+    }
+
+    #[test]
+    fn deleting_the_only_extension_of_a_primitive_keeps_arrays_aligned() {
+        let patient = json!({"resourceType": "Patient", "name": [{
+            "given": ["a", "b"],
+            "_given": [{"extension": [{"url": "u", "valueString": "x"}]},
+                       {"extension": [{"url": "v", "valueString": "y"}]}]}]});
+        let patch = operation(json!([
+            {"name": "type", "valueCode": "delete"},
+            {"name": "path", "valueString": "Patient.name.given[0].extension"}
+        ]));
+        let result = apply(&patient, &patch).unwrap();
+        assert_eq!(result["name"][0]["given"], json!(["a", "b"]));
+        assert_eq!(
+            result["name"][0]["_given"],
+            json!([null, {"extension": [{"url": "v", "valueString": "y"}]}])
         );
     }
 
