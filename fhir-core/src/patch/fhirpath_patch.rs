@@ -1091,6 +1091,75 @@ mod tests {
     }
 
     #[test]
+    fn replaces_a_list_item_and_checks_the_type() {
+        let patient = json!({"resourceType": "Patient",
+            "identifier": [{"value": "1"}, {"value": "2"}, {"value": "3"}]});
+        let replace = |value: Value| {
+            let mut parts = vec![
+                json!({"name": "type", "valueCode": "replace"}),
+                json!({"name": "path", "valueString": "Patient.identifier[1]"}),
+            ];
+            parts.push(value);
+            apply(&patient, &operation(Value::Array(parts)))
+        };
+        let result = replace(json!({"name": "value", "part": [
+            {"name": "system", "valueUri": "http://example.org"},
+            {"name": "value", "valueString": "two"}]}))
+        .unwrap();
+        assert_eq!(
+            result["identifier"],
+            json!([{"value": "1"}, {"system": "http://example.org", "value": "two"}, {"value": "3"}])
+        );
+        let wrong = replace(json!({"name": "value", "valueHumanName": {"family": "x"}}));
+        assert!(matches!(wrong, Err(PatchError::Invalid(_))), "{wrong:?}");
+        let wrong = replace(json!({"name": "value", "valueString": "x"}));
+        assert!(matches!(wrong, Err(PatchError::Invalid(_))), "{wrong:?}");
+        let root = operation(json!([{"name": "type", "valueCode": "delete"},
+            {"name": "path", "valueString": "Patient"}]));
+        assert!(matches!(
+            apply(&patient, &root),
+            Err(PatchError::Unprocessable(_))
+        ));
+        let subset = operation(json!([{"name": "type", "valueCode": "move"},
+            {"name": "path", "valueString": "Patient.identifier.where(value != '2')"},
+            {"name": "source", "valueInteger": 0},
+            {"name": "destination", "valueInteger": 1}]));
+        assert!(matches!(
+            apply(&patient, &subset),
+            Err(PatchError::Unprocessable(_))
+        ));
+    }
+
+    #[test]
+    fn patches_a_contained_resource_but_not_another_resource() {
+        let observation = json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "x"},
+            "contained": [{"resourceType": "Patient", "id": "p", "gender": "male"}],
+            "subject": {"reference": "#p"}});
+        let patch = operation(json!([{"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": "Observation.subject.resolve().gender"},
+            {"name": "value", "valueCode": "female"}]));
+        let result = apply(&observation, &patch).unwrap();
+        assert_eq!(result["contained"][0]["gender"], json!("female"));
+        let patch = operation(json!([{"name": "type", "valueCode": "add"},
+            {"name": "path", "valueString": "Observation.contained[0]"},
+            {"name": "name", "valueString": "birthDate"},
+            {"name": "value", "valueDate": "2000-01-01"}]));
+        let result = apply(&observation, &patch).unwrap();
+        assert_eq!(result["contained"][0]["birthDate"], json!("2000-01-01"));
+        // Without a resolver, references out of the resource lead nowhere.
+        let mut outside = observation.clone();
+        outside["subject"] = json!({"reference": "Patient/1"});
+        let patch = operation(json!([{"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": "Observation.subject.resolve().gender"},
+            {"name": "value", "valueCode": "female"}]));
+        assert!(matches!(
+            apply(&outside, &patch),
+            Err(PatchError::Unprocessable(_))
+        ));
+    }
+
+    #[test]
     fn adds_an_extension_to_a_primitive_and_inserts_into_an_empty_list() {
         let patient = json!({"resourceType": "Patient", "birthDate": "2000-01-01"});
         let patch = json!({"resourceType": "Parameters", "parameter": [
