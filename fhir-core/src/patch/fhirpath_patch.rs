@@ -3,6 +3,19 @@
 //!
 //! [`apply`] works on a copy of the resource, so a patch is applied entirely or not at all.
 //!
+//! ```
+//! use fhir_core::patch::fhirpath_patch::apply;
+//! use serde_json::json;
+//! let patient = json!({"resourceType": "Patient", "birthDate": "1920-01-01"});
+//! let patch = json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+//!     {"name": "type", "valueCode": "add"},
+//!     {"name": "path", "valueString": "Patient"},
+//!     {"name": "name", "valueString": "deceased"},
+//!     {"name": "value", "valueBoolean": true}]}]});
+//! let patched = apply(&patient, &patch).unwrap();
+//! assert_eq!(patched["deceasedBoolean"], json!(true));
+//! ```
+//!
 //! How an operation finds its element: the path is parsed under the default
 //! [`Limits`] (paths come from users) and evaluated on the copy with the project's engine; the
 //! selected nodes borrow from the copy, and each is located in the JSON tree by pointer identity
