@@ -5,7 +5,7 @@
 //! - [`validate`]: structural validation of a resource against the model;
 //! - [`fhirpath`]: the FHIRPath engine;
 //! - [`search`]: search parameters, value extraction, parsed search requests and exact matching;
-//! - [`patch`]: the `PATCH` formats (JSON Patch);
+//! - [`patch`]: the `PATCH` formats (JSON Patch, FHIRPath Patch);
 //! - [`summary`]: the `_summary` and `_elements` subsets of a resource;
 //! - [`store`]: the versioned, multi-tenant resource store (SQLite and PostgreSQL) with its change
 //!   sequence.
