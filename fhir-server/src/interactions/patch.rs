@@ -1,5 +1,6 @@
 //! `PATCH [base]/[type]/[id]` (work in progress for issue 4): JSON Patch
-//! (`application/json-patch+json`). The patched resource is validated like any write and stored
+//! (`application/json-patch+json`) and FHIRPath Patch (a `Parameters` resource in
+//! `application/fhir+json` or `application/fhir+xml`). The patched resource is validated like any write and stored
 //! only when valid, with the version it was patched from as the precondition (or `If-Match`),
 //! so a concurrent change is refused with 412 instead of being overwritten.
 
@@ -26,13 +27,14 @@ pub async fn patch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/json-patch+json") {
-        return Err(FhirError::UnsupportedMediaType(format!(
-            "PATCH takes application/json-patch+json here (FHIRPath Patch is not wired yet), not '{content_type}'"
-        )));
-    }
-    let operations: Value = serde_json::from_slice(&request.body)
-        .map_err(|e| FhirError::BadRequest(format!("the JSON Patch is not JSON: {e}")))?;
+    let json_patch = mime.eq_ignore_ascii_case("application/json-patch+json");
+    let operations: Value = if json_patch {
+        serde_json::from_slice(&request.body)
+            .map_err(|e| FhirError::BadRequest(format!("the JSON Patch is not JSON: {e}")))?
+    } else {
+        // FHIRPath Patch: a Parameters resource in a FHIR format (415 for anything else).
+        super::resource_from_body(request, "Parameters", None)?
+    };
     let current = request
         .state
         .store()
@@ -50,17 +52,31 @@ pub async fn patch(
     let expected = if_match(&request.headers)?.unwrap_or(current.version);
     let resource = fhir_core::json::parse(current.body.as_bytes())
         .map_err(|e| FhirError::Internal(format!("stored resource is not JSON: {}", e.message)))?;
-    let patched = json_patch::apply(&resource, &operations).map_err(|error| {
-        let status = if error.is_test_failure() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        FhirError::Issues {
-            status,
-            issues: vec![Issue::error("processing", error.to_string())],
-        }
-    })?;
+    let patched = if json_patch {
+        json_patch::apply(&resource, &operations).map_err(|error| {
+            let status = if error.is_test_failure() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            FhirError::Issues {
+                status,
+                issues: vec![Issue::error("processing", error.to_string())],
+            }
+        })?
+    } else {
+        use fhir_core::patch::fhirpath_patch::{self, PatchError};
+        fhirpath_patch::apply(&resource, &operations).map_err(|error| {
+            let status = match error {
+                PatchError::Invalid(_) => StatusCode::BAD_REQUEST,
+                PatchError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            FhirError::Issues {
+                status,
+                issues: vec![Issue::error("processing", error.to_string())],
+            }
+        })?
+    };
     if patched["resourceType"] != resource_type || patched["id"] != id {
         return Err(FhirError::Issues {
             status: StatusCode::UNPROCESSABLE_ENTITY,

@@ -6,7 +6,55 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp, expect_outcome, json_body};
 use crate::search_helpers::put;
 
-crate::on_both_backends!(json_patch_edits_and_validates);
+crate::on_both_backends!(json_patch_edits_and_validates, fhirpath_patch_edits);
+
+async fn fhirpath_patch_edits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    put(
+        &app,
+        "Patient/fp",
+        json!({"resourceType": "Patient", "name": [{"family": "Before"}]}),
+    )
+    .await;
+    let parameters = json!({"resourceType": "Parameters", "parameter": [{
+        "name": "operation",
+        "part": [
+            {"name": "type", "valueCode": "add"},
+            {"name": "path", "valueString": "Patient"},
+            {"name": "name", "valueString": "birthDate"},
+            {"name": "value", "valueDate": "1990-04-01"}
+        ]
+    }]});
+    let patched = app
+        .request(Method::PATCH, "/Patient/fp")
+        .header("content-type", "application/fhir+json")
+        .body(parameters.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let current = json_body(app.get("/Patient/fp").await).await;
+    assert_eq!(current["birthDate"], "1990-04-01");
+    // Replacing an element that is not there: 422, nothing stored.
+    let missing = json!({"resourceType": "Parameters", "parameter": [{
+        "name": "operation",
+        "part": [
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": "Patient.gender"},
+            {"name": "value", "valueCode": "female"}
+        ]
+    }]});
+    let refused = app
+        .request(Method::PATCH, "/Patient/fp")
+        .header("content-type", "application/fhir+json")
+        .body(missing.to_string())
+        .send()
+        .await
+        .unwrap();
+    expect_outcome(refused, 422).await;
+    let unchanged = json_body(app.get("/Patient/fp").await).await;
+    assert_eq!(unchanged["meta"]["versionId"], "2");
+}
 
 async fn json_patch_edits_and_validates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
