@@ -18,6 +18,7 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "read",
     "vread",
     "update",
+    "patch",
     "delete",
     "history-instance",
     "history-type",
@@ -26,7 +27,7 @@ const TYPE_INTERACTIONS: &[&str] = &[
 ];
 
 /// The system-level interactions.
-const SYSTEM_INTERACTIONS: &[&str] = &["history-system", "search-system"];
+const SYSTEM_INTERACTIONS: &[&str] = &["transaction", "batch", "history-system", "search-system"];
 
 /// When this process first served the statement: the statement cannot change while it runs.
 fn started_at() -> &'static str {
