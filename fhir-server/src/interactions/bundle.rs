@@ -1,6 +1,7 @@
 //! `POST [base]` with a `batch` or `transaction` Bundle. (Work in progress for issue 4: entry
 //! methods POST, PUT, DELETE and GET; `urn:uuid:`/`urn:oid:` fullUrls and references to them;
-//! conditional references, `ifNoneExist` and PATCH entries are not done yet.)
+//! `ifNoneExist`, conditional PUT and DELETE entries and conditional references, resolved
+//! through search; PATCH entries are not done yet.)
 //!
 //! A batch runs each entry as the single interaction it names, in entry order; each entry
 //! reports its own outcome. A transaction resolves ids first, rewrites references, validates
@@ -266,19 +267,51 @@ async fn transaction(request: &FhirRequest, entries: &[Value]) -> Result<FhirRes
     let mut aliases: HashMap<String, String> = HashMap::new();
     let mut planned: Vec<Planned> = Vec::new();
     let mut reads: Vec<usize> = Vec::new();
+    // Entries answered without a write: an ifNoneExist that matched, a conditional delete that
+    // matched nothing.
+    let mut existing: Vec<(usize, fhir_core::index::Hit)> = Vec::new();
+    let mut nothing: Vec<usize> = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let method = entry["request"]["method"].as_str().unwrap_or_default();
         let url = entry["request"]["url"].as_str().unwrap_or_default();
         let path = url.split('?').next().unwrap_or_default();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        if url.contains('?') && method != "GET" && method != "HEAD" {
-            return Err(entry_error(
-                index,
-                "conditional entries are not supported yet in a transaction",
-            ));
-        }
+        let conditional = url.contains('?') && method != "GET" && method != "HEAD";
         let (resource_type, id) = match (method, segments.as_slice()) {
-            ("POST", [t]) => ((*t).to_owned(), uuid::Uuid::new_v4().to_string()),
+            ("POST", [t]) => {
+                let resource_type = (*t).to_owned();
+                // ifNoneExist: an existing match is used instead of creating.
+                if let Some(criteria) = entry["request"]["ifNoneExist"].as_str() {
+                    let found = find(request, index, &resource_type, criteria).await?;
+                    if let Some(hit) = found {
+                        if let Some(full_url) = entry["fullUrl"].as_str() {
+                            aliases
+                                .insert(full_url.to_owned(), format!("{resource_type}/{}", hit.id));
+                        }
+                        existing.push((index, hit));
+                        continue;
+                    }
+                }
+                (resource_type, uuid::Uuid::new_v4().to_string())
+            }
+            ("PUT" | "DELETE", [t]) if conditional => {
+                let resource_type = (*t).to_owned();
+                let criteria = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+                match find(request, index, &resource_type, criteria).await? {
+                    Some(hit) => (resource_type, hit.id),
+                    None if method == "DELETE" => {
+                        nothing.push(index);
+                        continue;
+                    }
+                    None => {
+                        let id = entry["resource"]["id"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                        (resource_type, id)
+                    }
+                }
+            }
             ("PUT" | "DELETE", [t, id]) => ((*t).to_owned(), (*id).to_owned()),
             ("GET" | "HEAD", _) => {
                 reads.push(index);
@@ -328,6 +361,30 @@ async fn transaction(request: &FhirRequest, entries: &[Value]) -> Result<FhirRes
         let mut resource = entry["resource"].clone();
         if !resource.is_object() {
             return Err(entry_error(plan.index, "the entry has no resource"));
+        }
+        // Conditional references (`Patient?identifier=…`) name exactly one existing resource.
+        let mut conditional_references = Vec::new();
+        collect_conditional_references(&resource, &mut conditional_references);
+        for reference in conditional_references {
+            if aliases.contains_key(&reference) {
+                continue;
+            }
+            let (target_type, criteria) = reference.split_once('?').unwrap_or_default();
+            match find(request, plan.index, target_type, criteria).await? {
+                Some(hit) => {
+                    aliases.insert(reference.clone(), format!("{target_type}/{}", hit.id));
+                }
+                None => {
+                    return Err(FhirError::Issues {
+                        status: StatusCode::PRECONDITION_FAILED,
+                        issues: vec![Issue::at(
+                            "not-found",
+                            format!("Bundle.entry[{}]", plan.index),
+                            format!("the conditional reference '{reference}' matches no resource"),
+                        )],
+                    });
+                }
+            }
         }
         rewrite_references(&mut resource, &aliases);
         resource["id"] = json!(plan.id);
@@ -411,10 +468,97 @@ async fn transaction(request: &FhirRequest, entries: &[Value]) -> Result<FhirRes
             TxDone::Nothing => json!({ "response": { "status": "204 No Content" } }),
         };
     }
+    for (index, hit) in existing {
+        responses[index] = json!({
+            "response": {
+                "status": "200 OK",
+                "location": format!("{}/{}/{}/_history/{}", request.base, hit.resource_type, hit.id, hit.version),
+                "etag": etag(hit.version),
+                "lastModified": format_instant(hit.last_updated),
+            }
+        });
+    }
+    for index in nothing {
+        responses[index] = json!({ "response": { "status": "204 No Content" } });
+    }
     for index in reads {
         responses[index] = run_entry(request, &entries[index], None).await;
     }
     Ok(response_bundle("transaction-response", responses))
+}
+
+/// The one resource matching search criteria (`None` for no match; 412 for several).
+async fn find(
+    request: &FhirRequest,
+    index: usize,
+    resource_type: &str,
+    criteria: &str,
+) -> Result<Option<fhir_core::index::Hit>, FhirError> {
+    if fhir_core::model::Model::r4()
+        .resource_type(resource_type)
+        .is_none()
+    {
+        return Err(entry_error(
+            index,
+            format!("'{resource_type}' is not a resource type"),
+        ));
+    }
+    let params: Vec<(String, String)> = form_urlencoded::parse(criteria.as_bytes())
+        .into_owned()
+        .collect();
+    let mut found = super::conditional::matches(request, resource_type, &params)
+        .await
+        .map_err(|error| {
+            let (status, issues) = error.status_and_issues();
+            FhirError::Issues {
+                status,
+                issues: issues
+                    .into_iter()
+                    .map(|mut i| {
+                        i.expression = Some(format!("Bundle.entry[{index}]"));
+                        i
+                    })
+                    .collect(),
+            }
+        })?;
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => Err(FhirError::Issues {
+            status: StatusCode::PRECONDITION_FAILED,
+            issues: vec![Issue::at(
+                "multiple-matches",
+                format!("Bundle.entry[{index}]"),
+                format!("the criteria '{resource_type}?{criteria}' match more than one resource"),
+            )],
+        }),
+    }
+}
+
+/// The conditional references (`Type?criteria`) of a resource.
+fn collect_conditional_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if key == "reference"
+                    && let Value::String(text) = child
+                    && let Some((target_type, _)) = text.split_once('?')
+                    && fhir_core::model::Model::r4()
+                        .resource_type(target_type)
+                        .is_some()
+                {
+                    out.push(text.clone());
+                    continue;
+                }
+                collect_conditional_references(child, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_conditional_references(item, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `W/"3"` or `3` → 3.

@@ -47,7 +47,7 @@ impl ConditionalLocks {
 }
 
 /// The matches of criteria given as a query string (at most 2: one is enough to know).
-async fn matches(
+pub(crate) async fn matches(
     request: &FhirRequest,
     resource_type: &str,
     params: &[(String, String)],

@@ -10,7 +10,79 @@ crate::on_both_backends!(
     a_transaction_rewrites_urn_references_and_commits_together,
     a_failed_transaction_leaves_no_trace,
     a_batch_reports_each_entry,
+    conditional_entries_and_references_resolve_through_search,
 );
+
+async fn conditional_entries_and_references_resolve_through_search(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let identifier = json!([{"system": "http://example.org/mrn", "value": "42"}]);
+    crate::search_helpers::put(
+        &app,
+        "Patient/known",
+        json!({"resourceType": "Patient", "identifier": identifier}),
+    )
+    .await;
+    let bundle = || {
+        transaction(vec![
+            json!({
+                "fullUrl": "urn:uuid:0f8c2f4e-2b1a-4c55-9a62-2d6f0c7e9a11",
+                "resource": {"resourceType": "Organization", "name": "Clinic",
+                             "identifier": [{"system": "http://example.org/org", "value": "c1"}]},
+                "request": {"method": "POST", "url": "Organization",
+                            "ifNoneExist": "identifier=http://example.org/org|c1"}
+            }),
+            json!({
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "obs-c",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "subject": {"reference": "Patient?identifier=http://example.org/mrn|42"},
+                    "performer": [{"reference": "urn:uuid:0f8c2f4e-2b1a-4c55-9a62-2d6f0c7e9a11"}]
+                },
+                "request": {"method": "PUT", "url": "Observation?code:text=x"}
+            }),
+        ])
+    };
+    let first = json_body(post_bundle(&app, &bundle()).await).await;
+    assert_eq!(
+        first["entry"][0]["response"]["status"], "201 Created",
+        "{first}"
+    );
+    assert_eq!(
+        first["entry"][1]["response"]["status"], "201 Created",
+        "{first}"
+    );
+    // Again: the organization exists (200, not created twice), the observation is updated.
+    let second = json_body(post_bundle(&app, &bundle()).await).await;
+    assert_eq!(
+        second["entry"][0]["response"]["status"], "200 OK",
+        "{second}"
+    );
+    assert_eq!(
+        second["entry"][1]["response"]["status"], "200 OK",
+        "{second}"
+    );
+    let organizations = search(&app, "Organization?_summary=count").await;
+    assert_eq!(organizations["total"], 1);
+    let observation = json_body(app.get("/Observation/obs-c").await).await;
+    assert_eq!(observation["subject"]["reference"], "Patient/known");
+    assert!(
+        observation["performer"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("Organization/")
+    );
+    // A conditional reference that matches nothing: 412, nothing stored.
+    let before = app.version_count().await;
+    let dangling = transaction(vec![json!({
+        "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "y"},
+                     "subject": {"reference": "Patient?identifier=http://example.org/mrn|nobody"}},
+        "request": {"method": "POST", "url": "Observation"}
+    })]);
+    expect_outcome(post_bundle(&app, &dangling).await, 412).await;
+    assert_eq!(app.version_count().await, before);
+}
 
 fn transaction(entries: Vec<Value>) -> Value {
     json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
