@@ -298,8 +298,10 @@ pub struct ParseProblem {
     pub param: String,
     /// What is wrong, for the OperationOutcome.
     pub message: String,
-    /// `true` when the parameter is unknown (ignorable under lenient handling); `false` when it
-    /// is known but its value or modifier is malformed or unsupported.
+    /// `true` when the parameter is unknown and may be ignored under lenient handling; `false`
+    /// when it is known but its value or modifier is malformed or unsupported, or when ignoring
+    /// it would widen or reshape the result (an unknown link of a chain or `_has`, an unknown
+    /// `_include`, `_revinclude` or `_sort` parameter).
     pub unknown: bool,
 }
 
@@ -387,10 +389,17 @@ struct Parser<'r> {
 
 impl<'r> Parser<'r> {
     fn problem(&mut self, param: &str, (message, unknown): Problem) {
+        // Ignoring a chain, `_has`, `_include` or `_sort` with an unknown part would not just
+        // drop a filter: it would return more, or differently shaped, results.
+        let widens = param.contains('.')
+            || param.starts_with("_has:")
+            || ["_include", "_revinclude", "_sort"]
+                .iter()
+                .any(|name| param.starts_with(name));
         self.problems.push(ParseProblem {
             param: param.to_owned(),
             message,
-            unknown,
+            unknown: unknown && !widens,
         });
     }
 

@@ -142,20 +142,10 @@ pub fn parse_request(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
         .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"));
-    // A chain or `_has` with an unknown link is refused even when lenient: ignoring it would
-    // widen the results instead of narrowing them.
-    // The same holds for result parameters that would silently change what comes back.
-    let chained = |p: &ParseProblem| {
-        p.param.contains('.')
-            || p.param.starts_with("_has:")
-            || ["_include", "_revinclude", "_sort"]
-                .iter()
-                .any(|name| p.param.starts_with(name))
-    };
     let refused: Vec<Issue> = parsed
         .problems
         .iter()
-        .filter(|p| strict || !p.unknown || chained(p))
+        .filter(|p| strict || !p.unknown)
         .map(|p| {
             let code = if p.unknown {
                 "not-supported"

@@ -798,9 +798,10 @@ fn chains_go_through_reference_parameters() {
         ("subject:Nonsense.name", false),
         ("subject:Encounter.name", false),
         ("subject:missing.name", false),
-        ("subject.nonexistent", true),
-        ("subject:Patient.nonexistent", true),
-        ("nonexistent.name", true),
+        // An unknown link is not ignorable: dropping a chain would widen the result.
+        ("subject.nonexistent", false),
+        ("subject:Patient.nonexistent", false),
+        ("nonexistent.name", false),
         ("subject:Patient.name:foo", false),
     ] {
         let resource_type = if name.starts_with("name") {
@@ -860,8 +861,9 @@ fn reverse_chains_with_has() {
         ("_has:Observation", false),
         ("_has:Observation:patient", false),
         ("_has:Observation:patient:", false),
-        ("_has:Observation:nonexistent:code", true),
-        ("_has:Observation:patient:nonexistent", true),
+        // Unknown parts of `_has` are not ignorable: dropping it would widen the result.
+        ("_has:Observation:nonexistent:code", false),
+        ("_has:Observation:patient:nonexistent", false),
         ("_has:Observation:patient:code:in", false),
     ] {
         assert_eq!(problem("Patient", name, "x").0, unknown, "{name}");
@@ -975,7 +977,8 @@ fn result_parameters() {
         let (unknown, _) = problem("Patient", name, value);
         assert!(!unknown, "{name}={value}");
     }
-    assert!(problem("Patient", "_include", "Observation:nonexistent").0);
+    // An unknown include parameter is not ignorable either: it would change what comes back.
+    assert!(!problem("Patient", "_include", "Observation:nonexistent").0);
     // A bad sort key does not lose the good ones.
     let parsed = run(&["Patient"], &[("_sort", "name,nonexistent")]);
     assert_eq!(parsed.problems.len(), 1);
