@@ -131,6 +131,18 @@ impl SearchIndex {
         options: SearchOptions,
     ) -> Result<SearchPage, SearchError> {
         self.refresh().await?;
+        self.search_visible(tenant, request, options).await
+    }
+
+    /// Runs a search on what is visible now, without catching up first: for callers that have
+    /// just called [`SearchIndex::refresh`] themselves (the server does, before parsing, so that
+    /// the tenant's registry knows every SearchParameter written before the search).
+    pub async fn search_visible(
+        self: &Arc<SearchIndex>,
+        tenant: &str,
+        request: SearchRequest,
+        options: SearchOptions,
+    ) -> Result<SearchPage, SearchError> {
         let this = self.clone();
         let tenant = tenant.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -148,7 +160,7 @@ impl SearchIndex {
     }
 
     /// The resources of a type that match conditions (for conditional create, update and
-    /// delete), at most `limit`.
+    /// delete), at most `limit`, on what is visible now: call [`SearchIndex::refresh`] first.
     pub async fn find(
         self: &Arc<SearchIndex>,
         tenant: &str,
@@ -167,7 +179,7 @@ impl SearchIndex {
             max_count: limit,
             ..SearchOptions::default()
         };
-        Ok(self.search(tenant, request, options).await?.matches)
+        Ok(self.search_visible(tenant, request, options).await?.matches)
     }
 }
 

@@ -9,12 +9,13 @@ use fhir_core::time::parse_range;
 
 use crate::context::FhirRequest;
 use crate::error::FhirError;
-use crate::interactions::search::{run, search_params};
+use crate::interactions::search::{run, search_params, wait_for_pending};
 use crate::response::FhirResponse;
 
 pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse, FhirError> {
     let post = !request.body.is_empty();
     let params = search_params(request, post)?;
+    wait_for_pending(request, &params).await?;
     let param = |name: &str| {
         params
             .iter()

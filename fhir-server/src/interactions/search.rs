@@ -40,7 +40,8 @@ pub async fn search(request: &FhirRequest, scope: &SearchScope) -> Result<FhirRe
     run(request, search, &path, &link_params, &warnings).await
 }
 
-/// Runs a parsed search and answers with its Bundle.
+/// Runs a parsed search and answers with its Bundle. The caller has made the index current
+/// ([`wait_for_pending`]).
 pub async fn run(
     request: &FhirRequest,
     search: SearchRequest,
@@ -69,7 +70,7 @@ pub async fn run(
     let page = request
         .state
         .index()
-        .search(
+        .search_visible(
             &request.tenant,
             search,
             request.state.search_options().clone(),
