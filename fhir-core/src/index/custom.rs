@@ -16,7 +16,6 @@ use std::time::Duration;
 use serde_json::Value;
 use tantivy::collector::DocSetCollector;
 use tantivy::query::{BooleanQuery, Occur, Query};
-use tantivy::schema::Value as _;
 use tantivy::{TantivyDocument, Term};
 
 use super::build::key;
@@ -302,15 +301,8 @@ impl SearchIndex {
         let addresses = searcher.search(&BooleanQuery::new(clauses), &DocSetCollector)?;
         let mut keys = Vec::with_capacity(addresses.len());
         for address in addresses {
-            let document: TantivyDocument = searcher.doc(address)?;
-            let text = |field| {
-                document
-                    .get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            keys.push((text(fields.resource_type), text(fields.id)));
+            let hit = fields.load(&searcher, address)?;
+            keys.push((hit.resource_type, hit.id));
         }
         keys.sort();
         Ok(keys)
@@ -323,35 +315,10 @@ impl SearchIndex {
         let writer = self.writer.lock().expect("index writer lock");
         for (resource_type, id) in keys {
             let key = key(tenant, resource_type, id);
-            let query = term_query(fields.key, &key);
-            let Some(address) = searcher
-                .search(&query, &DocSetCollector)?
-                .into_iter()
-                .next()
-            else {
+            let Some(hit) = fields.lookup(&searcher, &key)? else {
                 continue; // deleted meanwhile
             };
-            let document: TantivyDocument = searcher.doc(address)?;
-            let int = |field| {
-                document
-                    .get_first(field)
-                    .and_then(|v| v.as_i64())
-                    .unwrap_or(0)
-            };
-            let body = document
-                .get_first(fields.body)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default();
-            let stored = StoredResource {
-                tenant: tenant.to_owned(),
-                resource_type: resource_type.clone(),
-                id: id.clone(),
-                version: int(fields.version),
-                last_updated: int(fields.last_updated),
-                seq: 0,
-                deleted: false,
-                body: body.into(),
-            };
+            let stored = hit.into_stored(tenant);
             if let Some(rebuilt) = self.document(&stored, &key) {
                 writer.delete_term(Term::from_field_text(fields.key, &key));
                 writer.add_document(rebuilt)?;
@@ -367,25 +334,9 @@ impl SearchIndex {
         let query = term_query(fields.resource_type, "SearchParameter");
         for address in searcher.search(&query, &DocSetCollector)? {
             let document: TantivyDocument = searcher.doc(address)?;
-            let text = |field| {
-                document
-                    .get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let body = text(fields.body);
-            let tenant = text(fields.tenant);
-            let stored = StoredResource {
-                tenant,
-                resource_type: "SearchParameter".into(),
-                id: text(fields.id),
-                version: 0,
-                last_updated: 0,
-                seq: 0,
-                deleted: false,
-                body: body.into(),
-            };
+            let stored = fields
+                .hit(&document)
+                .into_stored(&fields.tenant_of(&document));
             self.note_search_parameter(&stored);
         }
         // At open, what the index holds was extracted with these parameters already.

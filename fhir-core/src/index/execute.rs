@@ -10,8 +10,8 @@ use serde_json::Value;
 use tantivy::DocSet as _;
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermSetQuery};
-use tantivy::schema::{IndexRecordOption, Value as _};
-use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, Searcher, Term};
 
 use super::build::key;
 use super::cursor::{Cursor, SortValue};
@@ -812,53 +812,17 @@ impl Run<'_> {
         Ok(all)
     }
 
-    fn load_document(&self, address: DocAddress) -> Result<TantivyDocument, SearchError> {
-        Ok(self.searcher.doc::<TantivyDocument>(address)?)
-    }
-
     fn load_json(&self, address: DocAddress) -> Result<Value, SearchError> {
-        let document = self.load_document(address)?;
-        let body = document
-            .get_first(self.index.fields().body)
-            .and_then(|v| v.as_str())
-            .unwrap_or("null");
-        Ok(serde_json::from_str(body).unwrap_or(Value::Null))
+        let hit = self.hit(address)?;
+        Ok(serde_json::from_str(&hit.body).unwrap_or(Value::Null))
     }
 
     fn hit(&self, address: DocAddress) -> Result<Hit, SearchError> {
-        let document = self.load_document(address)?;
-        let fields = self.index.fields();
-        let text = |field| {
-            document
-                .get_first(field)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let int = |field| {
-            document
-                .get_first(field)
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0)
-        };
-        Ok(Hit {
-            resource_type: text(fields.resource_type),
-            id: text(fields.id),
-            version: int(fields.version),
-            last_updated: int(fields.last_updated),
-            body: text(fields.body),
-        })
+        Ok(self.index.fields().load(&self.searcher, address)?)
     }
 
     fn find_key(&self, key: &str) -> Result<Option<Hit>, SearchError> {
-        let query = term_query(self.index.fields().key, key);
-        let top = self
-            .searcher
-            .search(&query, &TopDocs::with_limit(1).order_by_score())?;
-        match top.first() {
-            Some((_, address)) => Ok(Some(self.hit(*address)?)),
-            None => Ok(None),
-        }
+        Ok(self.index.fields().lookup(&self.searcher, key)?)
     }
 
     /// `_include` and `_revinclude`, with `:iterate`, never truncated: a page that would pull

@@ -25,6 +25,7 @@ mod custom;
 mod execute;
 mod plan;
 mod resolve;
+mod stored;
 pub mod terms;
 
 use std::collections::HashMap;

@@ -5,13 +5,10 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use tantivy::collector::TopDocs;
-use tantivy::schema::Value as _;
-use tantivy::{Searcher, TantivyDocument};
+use tantivy::Searcher;
 
 use super::SearchIndex;
 use super::build::key;
-use super::plan::term_query;
 use crate::fhirpath::Resolver;
 use crate::model::Model;
 
@@ -61,18 +58,12 @@ fn type_and_id(reference: &str) -> Option<(&str, &str)> {
 impl Resolver for IndexResolver {
     fn resolve(&self, reference: &str) -> Option<Value> {
         let (resource_type, id) = type_and_id(reference)?;
-        let query = term_query(
-            self.index.fields().key,
-            &key(&self.tenant, resource_type, id),
-        );
-        let top = self
-            .searcher
-            .search(&query, &TopDocs::with_limit(1).order_by_score())
-            .ok()?;
-        let (_, address) = top.first()?;
-        let document: TantivyDocument = self.searcher.doc(*address).ok()?;
-        let body = document.get_first(self.index.fields().body)?.as_str()?;
-        serde_json::from_str(body).ok()
+        let hit = self
+            .index
+            .fields()
+            .lookup(&self.searcher, &key(&self.tenant, resource_type, id))
+            .ok()??;
+        serde_json::from_str(&hit.body).ok()
     }
 }
 
