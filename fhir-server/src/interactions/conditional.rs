@@ -11,7 +11,7 @@
 use std::hash::{Hash, Hasher};
 
 use axum::http::StatusCode;
-use axum::http::header::{CONTENT_LOCATION, LOCATION};
+use axum::http::header::LOCATION;
 use fhir_core::index::Hit;
 use fhir_core::search::query::{Condition, ParseProblem};
 
@@ -121,24 +121,9 @@ pub async fn create_if_none_exist(
         .await;
     let found = matches(request, resource_type, &params).await?;
     match found.as_slice() {
-        [] => {
-            let id = uuid::Uuid::new_v4().to_string();
-            let stored = request
-                .state
-                .store()
-                .create(&request.tenant, resource_type, &id, resource)
-                .await?;
-            let location = version_url(request, &stored);
-            Ok(Some(
-                write_response(
-                    request,
-                    StatusCode::CREATED,
-                    &stored,
-                    format!("created {resource_type}/{id}"),
-                )
-                .header(LOCATION, &location),
-            ))
-        }
+        [] => Ok(Some(
+            super::create::store_new(request, resource_type, resource).await?,
+        )),
         [existing] => {
             let stored = request
                 .state
@@ -210,25 +195,7 @@ pub async fn update(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
             expected_version,
         )
         .await?;
-    let stored = &outcome.resource;
-    let url = version_url(request, stored);
-    Ok(if outcome.created {
-        write_response(
-            request,
-            StatusCode::CREATED,
-            stored,
-            format!("created {resource_type}/{id}"),
-        )
-        .header(LOCATION, &url)
-    } else {
-        write_response(
-            request,
-            StatusCode::OK,
-            stored,
-            format!("updated {resource_type}/{id}"),
-        )
-        .header(CONTENT_LOCATION, &url)
-    })
+    Ok(super::update::updated(request, &outcome))
 }
 
 /// `DELETE [base]/[type]?criteria`: deletes the one match; no match changes nothing (204).

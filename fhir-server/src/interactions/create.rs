@@ -15,6 +15,15 @@ pub async fn create(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
     }
     // The spec says a server SHALL ignore an id in the body of a create.
     let resource = resource_from_body(request, resource_type, None)?;
+    store_new(request, resource_type, resource).await
+}
+
+/// Stores a valid resource under a new id: 201 with Location.
+pub(super) async fn store_new(
+    request: &FhirRequest,
+    resource_type: &str,
+    resource: serde_json::Value,
+) -> Result<FhirResponse, FhirError> {
     let id = uuid::Uuid::new_v4().to_string();
     let stored = request
         .state

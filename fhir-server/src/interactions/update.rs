@@ -3,6 +3,8 @@
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_LOCATION, LOCATION};
 
+use fhir_core::store::UpdateOutcome;
+
 use super::{resource_from_body, version_url, write_response};
 use crate::context::FhirRequest;
 use crate::error::FhirError;
@@ -27,10 +29,17 @@ pub async fn update(
             expected_version,
         )
         .await?;
+    Ok(updated(request, &outcome))
+}
+
+/// The answer to a stored update: 201 with Location when it created the resource, 200 with
+/// Content-Location otherwise.
+pub(super) fn updated(request: &FhirRequest, outcome: &UpdateOutcome) -> FhirResponse {
     let stored = &outcome.resource;
+    let (resource_type, id) = (&stored.resource_type, &stored.id);
     let url = version_url(request, stored);
-    tracing::info!(tenant = %request.tenant, resource.type = resource_type, resource.id = id, version = stored.version, "updated");
-    Ok(if outcome.created {
+    tracing::info!(tenant = %request.tenant, resource.type = %resource_type, resource.id = %id, version = stored.version, "updated");
+    if outcome.created {
         write_response(
             request,
             StatusCode::CREATED,
@@ -46,5 +55,5 @@ pub async fn update(
             format!("updated {resource_type}/{id}"),
         )
         .header(CONTENT_LOCATION, &url)
-    })
+    }
 }
