@@ -16,6 +16,8 @@
 #![warn(missing_docs)]
 
 pub mod fhirpath;
+#[cfg(test)]
+mod generated;
 pub mod index;
 pub mod json;
 pub mod model;

@@ -182,28 +182,10 @@ fn element_types(
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
 
     use super::*;
 
-    /// Reads one file of the pinned R4 package.
-    fn package_file(name: &str) -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/definitions/hl7.fhir.r4.examples-4.0.1.tgz"
-        );
-        let file = std::fs::File::open(path).unwrap();
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            if entry.path().unwrap().to_str() == Some(&format!("package/{name}")) {
-                let mut text = String::new();
-                entry.read_to_string(&mut text).unwrap();
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-        panic!("{name} is not in the package");
-    }
+    use crate::generated::package_file;
 
     /// Regenerates `r4.json` and fails when the checked-in copy differs.
     /// `FHIR_REGENERATE=1 cargo test -p fhir-core model_is_fresh` rewrites it.
@@ -212,15 +194,6 @@ mod tests {
         let types = package_file("Bundle-types.json");
         let resources = package_file("Bundle-resources.json");
         let fresh = render(&generate(&[&resources, &types]));
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/model/r4.json");
-        if std::env::var_os("FHIR_REGENERATE").is_some() {
-            std::fs::write(path, &fresh).unwrap();
-            return;
-        }
-        let checked_in = std::fs::read_to_string(path).unwrap();
-        assert!(
-            checked_in == fresh,
-            "src/model/r4.json is stale: run FHIR_REGENERATE=1 cargo test -p fhir-core model_is_fresh"
-        );
+        crate::generated::check_fresh("src/model/r4.json", &fresh, "model_is_fresh");
     }
 }

@@ -135,21 +135,16 @@ mod tests {
         ]
         .iter()
         .map(|name| {
-            from_definition(&crate::search::params::tests::package_file(&format!(
+            from_definition(&crate::generated::package_file(&format!(
                 "CompartmentDefinition-{name}.json"
             )))
         })
         .collect();
         let fresh = render(&data);
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/search/compartments.json");
-        if std::env::var_os("FHIR_REGENERATE").is_some() {
-            std::fs::write(path, &fresh).unwrap();
-            return;
-        }
-        let checked_in = std::fs::read_to_string(path).unwrap();
-        assert!(
-            checked_in == fresh,
-            "src/search/compartments.json is stale: run FHIR_REGENERATE=1 cargo test -p fhir-core compartments_are_fresh"
+        crate::generated::check_fresh(
+            "src/search/compartments.json",
+            &fresh,
+            "compartments_are_fresh",
         );
     }
 

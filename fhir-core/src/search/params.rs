@@ -325,30 +325,12 @@ impl Registry {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::io::Read;
 
     use serde_json::json;
 
     use super::*;
 
-    /// Reads one file of the pinned R4 package.
-    pub(crate) fn package_file(name: &str) -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/definitions/hl7.fhir.r4.examples-4.0.1.tgz"
-        );
-        let file = std::fs::File::open(path).unwrap();
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            if entry.path().unwrap().to_str() == Some(&format!("package/{name}")) {
-                let mut text = String::new();
-                entry.read_to_string(&mut text).unwrap();
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-        panic!("{name} is not in the package");
-    }
+    use crate::generated::package_file;
 
     /// Regenerates `search_params.json` and fails when the checked-in copy differs.
     /// `FHIR_REGENERATE=1 cargo test -p fhir-core search_params_are_fresh` rewrites it.
@@ -358,15 +340,10 @@ pub(crate) mod tests {
         let params = generate::generate(&bundle).unwrap();
         assert_eq!(params.len(), 1375);
         let fresh = generate::render(&params);
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/search/search_params.json");
-        if std::env::var_os("FHIR_REGENERATE").is_some() {
-            std::fs::write(path, &fresh).unwrap();
-            return;
-        }
-        let checked_in = std::fs::read_to_string(path).unwrap();
-        assert!(
-            checked_in == fresh,
-            "src/search/search_params.json is stale: run FHIR_REGENERATE=1 cargo test -p fhir-core search_params_are_fresh"
+        crate::generated::check_fresh(
+            "src/search/search_params.json",
+            &fresh,
+            "search_params_are_fresh",
         );
     }
 

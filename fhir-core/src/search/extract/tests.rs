@@ -3,7 +3,7 @@ use std::io::Read;
 use serde_json::json;
 
 use super::*;
-use crate::search::params::tests::package_file;
+use crate::generated::package_file;
 
 fn extractor() -> &'static Extractor {
     Extractor::r4()
