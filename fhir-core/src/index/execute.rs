@@ -24,7 +24,7 @@ use crate::search::matching::matches_condition;
 use crate::search::query::{
     Condition, Include, ParamPath, SearchRequest, SearchValue, Summary, TotalMode,
 };
-use crate::search::{IndexValue, ParamType, normalize_string};
+use crate::search::{IndexValue, ParamType};
 
 /// Limits of a search.
 #[derive(Debug, Clone)]
@@ -1000,29 +1000,11 @@ impl Run<'_> {
     }
 }
 
-/// The sort value of a parameter's values: the smallest ascending, the largest descending.
+/// The sort value of a parameter's values read from the body: the smallest ascending, the
+/// largest descending. Only numbers and quantities come here; the other sortable types take
+/// their keys from the term dictionary (`term_sort_keys`).
 fn sort_value(values: &[IndexValue], descending: bool) -> SortValue {
     let keys = values.iter().filter_map(|value| match value {
-        IndexValue::String(text) => Some(SortValue::Text(normalize_string(text))),
-        IndexValue::Token {
-            code: Some(code), ..
-        } => Some(SortValue::Text(code.clone())),
-        IndexValue::Uri(uri) => Some(SortValue::Text(uri.clone())),
-        IndexValue::Reference {
-            resource_type,
-            id,
-            url,
-            ..
-        } => match (resource_type, id, url) {
-            (Some(t), Some(id), _) => Some(SortValue::Text(format!("{t}/{id}"))),
-            (_, _, Some(url)) => Some(SortValue::Text(url.clone())),
-            _ => None,
-        },
-        IndexValue::Date { start, end } => Some(SortValue::Number(if descending {
-            *end as f64
-        } else {
-            *start as f64
-        })),
         IndexValue::Number(text) | IndexValue::Quantity { value: text, .. } => {
             text.parse::<f64>().ok().map(SortValue::Number)
         }
