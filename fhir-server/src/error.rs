@@ -123,14 +123,6 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::r
 }
 
 fn store_status(error: &StoreError) -> (StatusCode, Vec<Issue>) {
-    // A failed write of a transaction: the status of the write that failed, and where.
-    if let StoreError::InGroup { index, error } = error {
-        let (status, mut issues) = store_status(error);
-        for issue in &mut issues {
-            issue.expression = Some(format!("Bundle.entry[{index}]"));
-        }
-        return (status, issues);
-    }
     let (status, code, message) = match error {
         StoreError::UnknownTenant(tenant) => (
             StatusCode::NOT_FOUND,
@@ -161,8 +153,9 @@ fn store_status(error: &StoreError) -> (StatusCode, Vec<Issue>) {
                 "the store is unavailable".into(),
             )
         }
-        // Handled above; kept for exhaustiveness.
-        StoreError::InGroup { .. } => (StatusCode::CONFLICT, "conflict", error.to_string()),
+        // A failed write of a group answers as that write would; the caller that knows what
+        // the positions mean (the transaction Bundle) says where.
+        StoreError::InGroup { error, .. } => return store_status(error),
         StoreError::Database(_) | StoreError::Migration { .. } => {
             tracing::error!(error = %error, "database error");
             (
