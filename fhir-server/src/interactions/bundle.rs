@@ -110,6 +110,21 @@ fn bundle_from_body(request: &FhirRequest) -> Result<Value, FhirError> {
     Ok(bundle)
 }
 
+/// An error of one entry, located at it.
+fn at_entry(error: FhirError, index: usize) -> FhirError {
+    let (status, issues) = error.status_and_issues();
+    FhirError::Issues {
+        status,
+        issues: issues
+            .into_iter()
+            .map(|mut issue| {
+                issue.expression = Some(format!("Bundle.entry[{index}]"));
+                issue
+            })
+            .collect(),
+    }
+}
+
 fn entry_error(index: usize, message: impl Into<String>) -> FhirError {
     FhirError::Issues {
         status: StatusCode::BAD_REQUEST,
@@ -430,18 +445,7 @@ async fn transaction(request: &FhirRequest, entries: &[Value]) -> Result<FhirRes
         .await
         .map_err(|error| match error {
             fhir_core::StoreError::InGroup { index, error } => {
-                let entry = planned[index].index;
-                let (status, issues) = FhirError::Store(*error).status_and_issues();
-                FhirError::Issues {
-                    status,
-                    issues: issues
-                        .into_iter()
-                        .map(|mut i| {
-                            i.expression = Some(format!("Bundle.entry[{entry}]"));
-                            i
-                        })
-                        .collect(),
-                }
+                at_entry(FhirError::Store(*error), planned[index].index)
             }
             other => FhirError::Store(other),
         })?;
@@ -508,19 +512,7 @@ async fn find(
         .collect();
     let mut found = super::conditional::matches(request, resource_type, &params)
         .await
-        .map_err(|error| {
-            let (status, issues) = error.status_and_issues();
-            FhirError::Issues {
-                status,
-                issues: issues
-                    .into_iter()
-                    .map(|mut i| {
-                        i.expression = Some(format!("Bundle.entry[{index}]"));
-                        i
-                    })
-                    .collect(),
-            }
-        })?;
+        .map_err(|error| at_entry(error, index))?;
     match found.len() {
         0 | 1 => Ok(found.pop()),
         _ => Err(FhirError::Issues {
