@@ -1,6 +1,6 @@
 //! Turning stored versions into index documents.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use tantivy::{TantivyDocument, Term};
@@ -18,12 +18,21 @@ pub(crate) fn key(tenant: &str, resource_type: &str, id: &str) -> String {
 impl SearchIndex {
     /// Applies versions in `seq` order: the last version of each resource wins; a tombstone
     /// removes the resource.
-    pub(crate) fn apply_changes(&self, changes: &[StoredResource]) -> Result<(), IndexError> {
+    /// Applies changes to the writer (uncommitted); returns the (tenant, type) pairs touched.
+    pub(crate) fn apply_changes(
+        &self,
+        changes: &[StoredResource],
+    ) -> Result<HashSet<(String, String)>, IndexError> {
         // Only the last version of a resource in the batch matters.
         let mut last: HashMap<(&str, &str, &str), &StoredResource> = HashMap::new();
         for change in changes {
             last.insert((&change.tenant, &change.resource_type, &change.id), change);
         }
+        let touched: HashSet<(&str, &str)> = last.keys().map(|&(t, ty, _)| (t, ty)).collect();
+        let touched: HashSet<(String, String)> = touched
+            .into_iter()
+            .map(|(tenant, resource_type)| (tenant.to_owned(), resource_type.to_owned()))
+            .collect();
         let writer = self.writer.lock().expect("index writer lock");
         for change in changes {
             if change.resource_type == "SearchParameter" {
@@ -52,7 +61,7 @@ impl SearchIndex {
                 ),
             }
         }
-        Ok(())
+        Ok(touched)
     }
 
     pub(crate) fn document(&self, change: &StoredResource, key: &str) -> Option<TantivyDocument> {

@@ -18,6 +18,12 @@
 //! lock, find the index caught up, and do not commit again. So a write acknowledged before a
 //! search began is always visible to it, and under load commits happen once per burst of
 //! searches, never once per write.
+//!
+//! A search that reads only some types (the criteria of a conditional interaction or a
+//! conditional reference: one type, no chain) asks [`SearchIndex::refresh_types`]: it applies
+//! every pending change as well, but commits only when an applied, uncommitted change is of one
+//! of those types. So a bulk load whose transactions resolve `Practitioner?identifier=…` does
+//! not commit the index once per transaction while Observations pour in.
 
 mod build;
 pub mod cursor;
@@ -28,7 +34,7 @@ mod resolve;
 mod stored;
 pub mod terms;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -151,6 +157,8 @@ struct Progress {
     last_commit: Instant,
     /// Applied but not committed changes exist.
     dirty: bool,
+    /// The (tenant, type) pairs of the applied, uncommitted changes.
+    uncommitted: HashSet<(String, String)>,
 }
 
 /// The search index of one server process.
@@ -214,6 +222,7 @@ impl SearchIndex {
                 applied: start_seq,
                 last_commit: Instant::now(),
                 dirty: false,
+                uncommitted: HashSet::new(),
             }),
             default_extractor: Arc::new(Extractor::new(Registry::r4())),
             tenant_extractors: RwLock::new(HashMap::new()),
@@ -257,6 +266,31 @@ impl SearchIndex {
         self.catch_up_to(head, false).await
     }
 
+    /// Makes every change of the given types of a tenant, up to the store's current head,
+    /// visible to searches; changes of other types may stay invisible (they are applied, so
+    /// the registry of tenant SearchParameters is current, but not committed).
+    pub async fn refresh_types(
+        self: &Arc<SearchIndex>,
+        tenant: &str,
+        types: &[String],
+    ) -> Result<(), IndexError> {
+        let head = self.store.head_seq().await?;
+        if self.visible.load(Ordering::Acquire) >= head {
+            return Ok(());
+        }
+        let mut progress = self.catch_up.lock().await;
+        self.apply_pending(&mut progress, head).await?;
+        let touched = types.iter().any(|resource_type| {
+            progress
+                .uncommitted
+                .contains(&(tenant.to_owned(), resource_type.clone()))
+        });
+        if touched {
+            self.commit(&mut progress).await?;
+        }
+        Ok(())
+    }
+
     /// The last `seq` visible to searches.
     pub fn visible_seq(&self) -> i64 {
         self.visible.load(Ordering::Acquire)
@@ -292,9 +326,10 @@ impl SearchIndex {
             };
             let this = self.clone();
             let full = changes.len() == BATCH;
-            tokio::task::spawn_blocking(move || this.apply_changes(&changes))
+            let touched = tokio::task::spawn_blocking(move || this.apply_changes(&changes))
                 .await
                 .map_err(|e| IndexError::Unavailable(e.to_string()))??;
+            progress.uncommitted.extend(touched);
             progress.applied = last;
             progress.dirty = true;
             self.apply_parameter_changes();
@@ -319,6 +354,7 @@ impl SearchIndex {
         .await
         .map_err(|e| IndexError::Unavailable(e.to_string()))??;
         progress.dirty = false;
+        progress.uncommitted.clear();
         progress.last_commit = Instant::now();
         self.visible.store(applied, Ordering::Release);
         Ok(())

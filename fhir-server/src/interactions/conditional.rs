@@ -62,7 +62,14 @@ pub(crate) async fn matches(
             "a conditional interaction needs search criteria".into(),
         ));
     }
-    crate::interactions::search::wait_for_pending(request, &search_params).await?;
+    // Criteria on the type alone read nothing else, so only writes of that type must be
+    // visible; chains and `_has` read other types.
+    let single_type = [resource_type.to_owned()];
+    let reads_other_types = search_params
+        .iter()
+        .any(|(name, _)| name.contains('.') || name.starts_with("_has"));
+    let only_types = (!reads_other_types).then_some(&single_type[..]);
+    crate::interactions::search::wait_for_pending(request, &search_params, only_types).await?;
     let (search, problems) = parse_request(request, &[resource_type.to_owned()], &search_params)?;
     // Ignoring a criterion would widen the match: every problem is refused here.
     refuse(&problems)?;

@@ -15,7 +15,7 @@ use crate::response::FhirResponse;
 pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse, FhirError> {
     let post = !request.body.is_empty();
     let params = search_params(request, post)?;
-    wait_for_pending(request, &params).await?;
+    wait_for_pending(request, &params, None).await?;
     let param = |name: &str| {
         params
             .iter()

@@ -27,7 +27,7 @@ pub async fn search(request: &FhirRequest, scope: &SearchScope) -> Result<FhirRe
             .collect(),
         (None, None) => Vec::new(),
     };
-    wait_for_pending(request, &params).await?;
+    wait_for_pending(request, &params, None).await?;
     let (mut search, warnings) = parse_request(request, &types, &params)?;
     search.compartment = scope.compartment.clone();
     let path = match (&scope.resource_type, &scope.compartment) {
@@ -168,12 +168,14 @@ pub fn parse_request(
 /// How long a search waits for a reindex that makes one of its parameters searchable.
 const REINDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Makes every acknowledged write visible (SearchParameters included). A search that uses a
-/// parameter still being indexed (a new or changed SearchParameter) then waits for the
-/// reindex, so that it never answers from a half-built index.
+/// Makes every acknowledged write visible (SearchParameters included), or with `only_types`
+/// every acknowledged write of those types (for a search that reads nothing else). A search
+/// that uses a parameter still being indexed (a new or changed SearchParameter) then waits for
+/// the reindex, so that it never answers from a half-built index.
 pub async fn wait_for_pending(
     request: &FhirRequest,
     params: &[(String, String)],
+    only_types: Option<&[String]>,
 ) -> Result<(), FhirError> {
     let mut codes: Vec<&str> = Vec::new();
     for (name, value) in params {
@@ -183,11 +185,13 @@ pub async fn wait_for_pending(
         }
     }
     let index = request.state.index();
-    // The registry must know every SearchParameter written before this search: catch up first.
-    index
-        .refresh()
-        .await
-        .map_err(|e| FhirError::Internal(e.to_string()))?;
+    // The registry must know every SearchParameter written before this search: catch up first
+    // (both ways apply every pending change; they differ in what they commit).
+    match only_types {
+        Some(types) => index.refresh_types(&request.tenant, types).await,
+        None => index.refresh().await,
+    }
+    .map_err(|e| FhirError::Internal(e.to_string()))?;
     if index
         .wait_searchable(&request.tenant, &codes, REINDEX_WAIT)
         .await
