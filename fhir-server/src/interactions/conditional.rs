@@ -1,6 +1,7 @@
 //! Conditional create (`If-None-Exist`), conditional update (`PUT [type]?criteria`) and
 //! conditional delete (`DELETE [type]?criteria`): the criteria are a search; several matches
-//! give 412.
+//! give 412. (Conditional patch is in `patch.rs`; transaction Bundles take several stripes at
+//! once with [`ConditionalLocks::lock_many`].)
 //!
 //! Two identical conditional creates sent at once must make one resource. Each conditional
 //! interaction holds the lock of its (tenant, type) stripe from its search to the end of its
@@ -39,10 +40,36 @@ impl Default for ConditionalLocks {
 impl ConditionalLocks {
     /// Locks the stripe of a tenant's type.
     pub async fn lock(&self, tenant: &str, resource_type: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stripes[self.stripe(tenant, resource_type)]
+            .lock()
+            .await
+    }
+
+    /// Locks the stripes of several types of a tenant (a transaction Bundle's searches). The
+    /// stripes are taken in ascending order, each once, and all before any search: two
+    /// holders of several stripes can then never wait for each other in a cycle.
+    pub async fn lock_many<'a>(
+        &self,
+        tenant: &str,
+        resource_types: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = resource_types
+            .into_iter()
+            .map(|resource_type| self.stripe(tenant, resource_type))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.stripes[stripe].lock().await);
+        }
+        guards
+    }
+
+    fn stripe(&self, tenant: &str, resource_type: &str) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (tenant, resource_type).hash(&mut hasher);
-        let stripe = (hasher.finish() % self.stripes.len() as u64) as usize;
-        self.stripes[stripe].lock().await
+        (hasher.finish() % self.stripes.len() as u64) as usize
     }
 }
 
