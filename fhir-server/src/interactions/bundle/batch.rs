@@ -10,7 +10,7 @@ use super::references::{SlotKind, is_urn, slots_of_patch, slots_of_resource};
 use super::{Carry, entry_of, failed_entry, response_bundle};
 use crate::context::FhirRequest;
 use crate::error::FhirError;
-use crate::headers::ReturnPreference;
+use crate::headers::{ReturnPreference, http_date};
 use crate::interactions::patch::{JSON_PATCH, PatchDocument};
 use crate::response::FhirResponse;
 use crate::route::{Interaction, SearchScope, route};
@@ -127,11 +127,16 @@ pub async fn run_entry(
         }
     };
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // `ifModifiedSince` is an instant in a Bundle, an HTTP date in a header.
+    let modified_since = entry.if_modified_since.map(|since| {
+        fhir_core::time::parse_range(since)
+            .map_or_else(|| since.to_owned(), |(start, _)| http_date(start))
+    });
     for (value, header) in [
         (entry.if_match, "if-match"),
         (entry.if_none_match, "if-none-match"),
         (entry.if_none_exist, "if-none-exist"),
-        (entry.if_modified_since, "if-modified-since"),
+        (modified_since.as_deref(), "if-modified-since"),
     ] {
         if let Some(value) = value {
             let value = HeaderValue::from_str(value).map_err(|_| {
