@@ -239,3 +239,42 @@ pub async fn delete(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
         _ => Err(multiple(resource_type)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ConditionalLocks;
+
+    /// A type named twice is one stripe taken once (a second lock of the same mutex would wait
+    /// forever), and holders of several stripes taken in any order of types all finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn several_stripes_are_taken_once_each_in_a_fixed_order() {
+        let locks = std::sync::Arc::new(ConditionalLocks::default());
+        let guards = locks
+            .lock_many("t", ["Patient", "Patient", "Observation"])
+            .await;
+        assert!(!guards.is_empty() && guards.len() <= 2);
+        drop(guards);
+        let tasks: Vec<_> = (0..16)
+            .map(|n| {
+                let locks = locks.clone();
+                tokio::spawn(async move {
+                    let types = if n % 2 == 0 {
+                        ["Patient", "Observation", "Encounter"]
+                    } else {
+                        ["Encounter", "Observation", "Patient"]
+                    };
+                    let _guards = locks.lock_many("t", types).await;
+                    tokio::task::yield_now().await;
+                })
+            })
+            .collect();
+        let all = async {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), all)
+            .await
+            .expect("no deadlock");
+    }
+}

@@ -76,7 +76,7 @@ async fn rollback_of_an_invalid_resource(backend: Backend) {
                      "valueQuantity": {"value": "12"}},
         "request": {"method": "POST", "url": "Observation"}
     });
-    let (before, _) = fixture(&app).await;
+    let (before, found) = fixture(&app).await;
     let mut entries = writes();
     entries.push(invalid);
     let outcome = refused(
@@ -86,6 +86,7 @@ async fn rollback_of_an_invalid_resource(backend: Backend) {
         422,
     )
     .await;
+    assert_eq!(rollback_search(&app).await, found);
     // The issue is located in the entry's resource.
     let location = outcome["issue"][0]["expression"][0]
         .as_str()
