@@ -47,6 +47,15 @@ pub struct Config {
     /// Largest accepted request body, in bytes (checked before parsing).
     #[arg(long, global = true, env = "FHIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Most entries of a batch or transaction Bundle (more is refused with 413 before any entry
+    /// runs).
+    #[arg(
+        long,
+        global = true,
+        env = "FHIR_BUNDLE_MAX_ENTRIES",
+        default_value_t = 10_000
+    )]
+    pub bundle_max_entries: usize,
 }
 
 impl Config {
@@ -69,6 +78,7 @@ impl Config {
             search_default_count: 50,
             search_max_count: 1000,
             max_body_bytes: 16 * 1024 * 1024,
+            bundle_max_entries: 10_000,
         }
     }
 

@@ -131,6 +131,7 @@ fn takes_body(interaction: &Interaction) -> bool {
             | Interaction::Everything(_)
             | Interaction::Bundle
             | Interaction::Patch(..)
+            | Interaction::ConditionalPatch(_)
     )
 }
 

@@ -47,6 +47,15 @@ pub enum FhirError {
     /// 413: the body is over the configured limit.
     #[error("payload too large")]
     PayloadTooLarge(usize),
+    /// 413: a batch or transaction Bundle has more entries than configured. Like a body over
+    /// the byte limit, the request is too large as a whole: the client can split it.
+    #[error("too many entries")]
+    TooManyEntries {
+        /// The entries of the Bundle.
+        entries: usize,
+        /// `--bundle-max-entries`.
+        limit: usize,
+    },
     /// 415: the body's media type is not supported.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
@@ -84,6 +93,11 @@ impl FhirError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-long",
                 &format!("the request body is larger than the limit of {limit} bytes"),
+            ),
+            FhirError::TooManyEntries { entries, limit } => single(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-costly",
+                &format!("the Bundle has {entries} entries, more than the limit of {limit}"),
             ),
             FhirError::UnsupportedMediaType(message) => {
                 single(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported", message)

@@ -49,6 +49,21 @@ pub fn none_match_hits(headers: &HeaderMap, version: i64) -> bool {
         .any(|tag| tag.trim() == "*" || parse_etag(tag) == Some(version))
 }
 
+/// `If-None-Match` on a write: only `*` ("only if it does not exist") means something there;
+/// `false` when the header is absent, 400 for anything else.
+pub fn none_match_any(headers: &HeaderMap) -> Result<bool, FhirError> {
+    let Some(value) = headers.get("if-none-match") else {
+        return Ok(false);
+    };
+    match value.to_str().map(str::trim) {
+        Ok("*") => Ok(true),
+        _ => Err(FhirError::BadRequest(
+            "If-None-Match on an update must be '*' (update only when the resource does not exist)"
+                .into(),
+        )),
+    }
+}
+
 /// `true` when `If-Modified-Since` is at or after the version's time (whole seconds, as HTTP
 /// dates have), so a read answers 304.
 pub fn not_modified_since(headers: &HeaderMap, last_updated: Millis) -> bool {
@@ -79,6 +94,11 @@ pub enum ReturnPreference {
 
 /// Reads `Prefer: return=…`; the default is the representation.
 pub fn return_preference(headers: &HeaderMap) -> ReturnPreference {
+    requested_return(headers).unwrap_or(ReturnPreference::Representation)
+}
+
+/// The `Prefer: return=…` the client sent, if any (Bundles have another default).
+pub fn requested_return(headers: &HeaderMap) -> Option<ReturnPreference> {
     headers
         .get_all("prefer")
         .iter()
@@ -92,7 +112,6 @@ pub fn return_preference(headers: &HeaderMap) -> ReturnPreference {
                 _ => None,
             },
         )
-        .unwrap_or(ReturnPreference::Representation)
 }
 
 #[cfg(test)]

@@ -41,11 +41,13 @@ pub enum Interaction {
     Everything(String),
     /// `PATCH [base]/[type]/[id]`.
     Patch(String, String),
+    /// `PATCH [base]/[type]?params`: conditional patch.
+    ConditionalPatch(String),
     /// `POST [base]` with a batch or transaction Bundle.
     Bundle,
     /// `POST [base]/$reindex` (start) and `GET [base]/$reindex` (progress).
     Reindex { start: bool },
-    /// Interactions of later issues (search, batch/transaction, patch, operations): answered 501.
+    /// Interactions of later issues (operations): answered 501.
     NotYet(&'static str),
 }
 
@@ -177,8 +179,8 @@ fn route_type(
             Method::GET | Method::HEAD => Ok(SearchScope::of_type(resource_type, false)),
             Method::PUT => Ok(Interaction::ConditionalUpdate(resource_type)),
             Method::DELETE => Ok(Interaction::ConditionalDelete(resource_type)),
-            Method::PATCH => Ok(Interaction::NotYet("conditional patch")),
-            _ => not_allowed("GET, POST, PUT, DELETE"),
+            Method::PATCH => Ok(Interaction::ConditionalPatch(resource_type)),
+            _ => not_allowed("GET, POST, PUT, DELETE, PATCH"),
         },
         ["_history"] => {
             if is_get {
@@ -199,7 +201,7 @@ fn route_type(
                 Method::PUT => Ok(Interaction::Update(resource_type, id)),
                 Method::DELETE => Ok(Interaction::Delete(resource_type, id)),
                 Method::PATCH => Ok(Interaction::Patch(resource_type, id)),
-                _ => not_allowed("GET, PUT, DELETE"),
+                _ => not_allowed("GET, PUT, DELETE, PATCH"),
             }
         }
         [id, "_history"] => {

@@ -90,6 +90,7 @@ impl Application {
             config.search_options(),
             config.base_url.clone(),
             config.max_body_bytes,
+            config.bundle_max_entries,
         );
         Ok(Application {
             listener,

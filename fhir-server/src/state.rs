@@ -22,6 +22,7 @@ struct Inner {
     conditional_locks: crate::interactions::conditional::ConditionalLocks,
     base_url: Option<String>,
     max_body_bytes: usize,
+    bundle_max_entries: usize,
 }
 
 impl AppState {
@@ -32,6 +33,7 @@ impl AppState {
         search_options: SearchOptions,
         base_url: Option<String>,
         max_body_bytes: usize,
+        bundle_max_entries: usize,
     ) -> AppState {
         let base_url = base_url.map(|url| url.trim_end_matches('/').to_owned());
         AppState {
@@ -43,6 +45,7 @@ impl AppState {
                 conditional_locks: Default::default(),
                 base_url,
                 max_body_bytes,
+                bundle_max_entries,
             }),
         }
     }
@@ -85,5 +88,10 @@ impl AppState {
     /// The largest accepted request body.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// The most entries a batch or transaction Bundle may have.
+    pub fn bundle_max_entries(&self) -> usize {
+        self.inner.bundle_max_entries
     }
 }

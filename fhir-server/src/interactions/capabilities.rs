@@ -26,6 +26,9 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
+/// R5's `CapabilityStatement.rest.resource.conditionalPatch`, as an R4 extension.
+const CONDITIONAL_PATCH: &str = "http://hl7.org/fhir/5.0/StructureDefinition/extension-CapabilityStatement.rest.resource.conditionalPatch";
+
 /// The system-level interactions.
 const SYSTEM_INTERACTIONS: &[&str] = &["transaction", "batch", "history-system", "search-system"];
 
@@ -60,6 +63,12 @@ pub fn capabilities(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
                 .collect();
             includes.push("*".into());
             let mut resource = json!({
+                // R4 has no element for conditional patch (R5 added it): the cross-version
+                // extension of R5 says it.
+                "extension": [{
+                    "url": CONDITIONAL_PATCH,
+                    "valueBoolean": true,
+                }],
                 "type": name,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{name}"),
                 "interaction": TYPE_INTERACTIONS.iter().map(|code| json!({ "code": code })).collect::<Vec<_>>(),

@@ -1,6 +1,7 @@
 //! Conditional create (`If-None-Exist`), conditional update (`PUT [type]?criteria`) and
 //! conditional delete (`DELETE [type]?criteria`): the criteria are a search; several matches
-//! give 412.
+//! give 412. (Conditional patch is in `patch.rs`; transaction Bundles take several stripes at
+//! once with [`ConditionalLocks::lock_many`].)
 //!
 //! Two identical conditional creates sent at once must make one resource. Each conditional
 //! interaction holds the lock of its (tenant, type) stripe from its search to the end of its
@@ -39,10 +40,36 @@ impl Default for ConditionalLocks {
 impl ConditionalLocks {
     /// Locks the stripe of a tenant's type.
     pub async fn lock(&self, tenant: &str, resource_type: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stripes[self.stripe(tenant, resource_type)]
+            .lock()
+            .await
+    }
+
+    /// Locks the stripes of several types of a tenant (a transaction Bundle's searches). The
+    /// stripes are taken in ascending order, each once, and all before any search: two
+    /// holders of several stripes can then never wait for each other in a cycle.
+    pub async fn lock_many<'a>(
+        &self,
+        tenant: &str,
+        resource_types: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = resource_types
+            .into_iter()
+            .map(|resource_type| self.stripe(tenant, resource_type))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.stripes[stripe].lock().await);
+        }
+        guards
+    }
+
+    fn stripe(&self, tenant: &str, resource_type: &str) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (tenant, resource_type).hash(&mut hasher);
-        let stripe = (hasher.finish() % self.stripes.len() as u64) as usize;
-        self.stripes[stripe].lock().await
+        (hasher.finish() % self.stripes.len() as u64) as usize
     }
 }
 
@@ -217,5 +244,44 @@ pub async fn delete(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
         [] => super::delete::delete_none(request, resource_type),
         [existing] => super::delete::delete(request, resource_type, &existing.id.clone()).await,
         _ => Err(multiple(resource_type)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConditionalLocks;
+
+    /// A type named twice is one stripe taken once (a second lock of the same mutex would wait
+    /// forever), and holders of several stripes taken in any order of types all finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn several_stripes_are_taken_once_each_in_a_fixed_order() {
+        let locks = std::sync::Arc::new(ConditionalLocks::default());
+        let guards = locks
+            .lock_many("t", ["Patient", "Patient", "Observation"])
+            .await;
+        assert!(!guards.is_empty() && guards.len() <= 2);
+        drop(guards);
+        let tasks: Vec<_> = (0..16)
+            .map(|n| {
+                let locks = locks.clone();
+                tokio::spawn(async move {
+                    let types = if n % 2 == 0 {
+                        ["Patient", "Observation", "Encounter"]
+                    } else {
+                        ["Encounter", "Observation", "Patient"]
+                    };
+                    let _guards = locks.lock_many("t", types).await;
+                    tokio::task::yield_now().await;
+                })
+            })
+            .collect();
+        let all = async {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), all)
+            .await
+            .expect("no deadlock");
     }
 }

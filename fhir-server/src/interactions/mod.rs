@@ -66,6 +66,9 @@ pub async fn run(
         Interaction::Reindex { start: false } => reindex::status(&request).await,
         Interaction::Bundle => bundle::batch_or_transaction(&request).await,
         Interaction::Patch(resource_type, id) => patch::patch(&request, &resource_type, &id).await,
+        Interaction::ConditionalPatch(resource_type) => {
+            patch::conditional_patch(&request, &resource_type).await
+        }
         Interaction::NotYet(what) => Err(FhirError::NotImplemented(format!(
             "{what} is not implemented by this server yet"
         ))),
@@ -124,10 +127,7 @@ pub fn resource_from_body(
             )),
         }
     }
-    let mut issues = validate::validate_resource(&resource);
-    if resource_type == "SearchParameter" && issues.is_empty() {
-        issues.extend(search_parameter_issues(request, &resource));
-    }
+    let issues = resource_issues(request, &resource);
     if !mismatches.is_empty() {
         mismatches.extend(issues);
         return Err(FhirError::Issues {
@@ -142,6 +142,16 @@ pub fn resource_from_body(
         });
     }
     Ok(resource)
+}
+
+/// What keeps a resource from being stored: its structural issues and, for a SearchParameter,
+/// whether its expression is usable. Every write checks this, alone or in a Bundle.
+pub fn resource_issues(request: &FhirRequest, resource: &Value) -> Vec<Issue> {
+    let mut issues = validate::validate_resource(resource);
+    if resource["resourceType"] == "SearchParameter" && issues.is_empty() {
+        issues.extend(search_parameter_issues(request, resource));
+    }
+    issues
 }
 
 /// A SearchParameter with an expression must be usable before it is stored: readable, and with

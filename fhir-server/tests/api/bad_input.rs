@@ -276,9 +276,9 @@ async fn unknown_paths_and_methods_are_outcomes(backend: Backend) {
         405,
     )
     .await;
-    // Not implemented yet: conditional PATCH answers 501 with an outcome.
+    // Not implemented yet: operations other than $everything answer 501 with an outcome.
     expect_outcome(
-        app.request(Method::PATCH, "/Patient?name=x")
+        app.request(Method::POST, "/Patient/$validate")
             .send()
             .await
             .unwrap(),

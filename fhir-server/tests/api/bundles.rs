@@ -1,16 +1,26 @@
-//! Batch and transaction Bundles (work in progress for issue 4).
+//! Batch and transaction Bundles: entry methods, processing order, preconditions, Prefer.
+//! (PATCH entries: `bundle_patch.rs`; failures and rollback: `bundle_failures.rs`; references:
+//! `bundle_references.rs`; concurrency: `bundle_concurrency.rs`.)
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::bundle_helpers::{
+    batch, commit, json_patch_binary, located, post_bundle, post_bundle_prefer, refused, snapshot,
+    status, transaction,
+};
 use crate::helpers::{Backend, TestApp, expect_outcome, json_body};
-use crate::search_helpers::search;
+use crate::search_helpers::{put, search};
 
 crate::on_both_backends!(
     a_transaction_rewrites_urn_references_and_commits_together,
     a_failed_transaction_leaves_no_trace,
     a_batch_reports_each_entry,
     conditional_entries_and_references_resolve_through_search,
+    a_transaction_runs_every_method_in_processing_order,
+    a_batch_runs_every_method_in_entry_order,
+    prefer_decides_what_response_entries_carry,
+    read_preconditions_answer_not_modified,
+    write_preconditions_of_entries,
 );
 
 async fn conditional_entries_and_references_resolve_through_search(backend: Backend) {
@@ -82,14 +92,6 @@ async fn conditional_entries_and_references_resolve_through_search(backend: Back
     })]);
     expect_outcome(post_bundle(&app, &dangling).await, 412).await;
     assert_eq!(app.version_count().await, before);
-}
-
-fn transaction(entries: Vec<Value>) -> Value {
-    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-}
-
-async fn post_bundle(app: &TestApp, bundle: &Value) -> reqwest::Response {
-    app.send_json(Method::POST, "", bundle).await
 }
 
 async fn a_transaction_rewrites_urn_references_and_commits_together(backend: Backend) {
@@ -185,4 +187,289 @@ async fn a_batch_reports_each_entry(backend: Backend) {
         "OperationOutcome"
     );
     assert_eq!(answer["entry"][2]["resource"]["id"], "b1");
+}
+
+/// Three patients to delete, update and patch; each family "Order" once written.
+async fn order_fixture(app: &TestApp) {
+    for id in ["del", "upd", "pat"] {
+        put(
+            app,
+            &format!("Patient/{id}"),
+            json!({"resourceType": "Patient", "name": [{"family": if id == "del" { "Order" } else { "Before" }}]}),
+        )
+        .await;
+    }
+}
+
+async fn a_transaction_runs_every_method_in_processing_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    order_fixture(&app).await;
+    // Given in reverse of the processing order: the GET must still see every write, and the
+    // deleted patient must be gone from it.
+    let answer = commit(
+        &app,
+        &transaction(vec![
+            json!({"request": {"method": "GET", "url": "Patient?family=order&_sort=_id"}}),
+            json!({"request": {"method": "HEAD", "url": "Patient/upd"}}),
+            json!({
+                "resource": json_patch_binary(json!([{"op": "replace", "path": "/name/0/family", "value": "Order"}])),
+                "request": {"method": "PATCH", "url": "Patient/pat"}
+            }),
+            json!({
+                "resource": {"resourceType": "Patient", "id": "upd", "name": [{"family": "Order"}]},
+                "request": {"method": "PUT", "url": "Patient/upd"}
+            }),
+            json!({
+                "resource": {"resourceType": "Patient", "name": [{"family": "Order"}]},
+                "request": {"method": "POST", "url": "Patient"}
+            }),
+            json!({"request": {"method": "DELETE", "url": "Patient/del"}}),
+        ]),
+    )
+    .await;
+    assert_eq!(answer["type"], "transaction-response");
+    assert_eq!(status(&answer, 0), "200 OK");
+    assert_eq!(status(&answer, 1), "200 OK");
+    assert_eq!(status(&answer, 2), "200 OK");
+    assert_eq!(status(&answer, 3), "200 OK");
+    assert_eq!(status(&answer, 4), "201 Created");
+    assert_eq!(status(&answer, 5), "204 No Content");
+    let created = located(&answer, 4);
+    let found: Vec<String> = answer["entry"][0]["resource"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("Patient/{}", e["resource"]["id"].as_str().unwrap()))
+        .collect();
+    let mut expected = vec![created, "Patient/pat".to_owned(), "Patient/upd".to_owned()];
+    expected.sort();
+    assert_eq!(found, expected, "{answer}");
+    // HEAD: the version of the update, no resource.
+    assert_eq!(answer["entry"][1]["response"]["etag"], "W/\"2\"");
+    assert!(answer["entry"][1].get("resource").is_none(), "{answer}");
+    assert_eq!(answer["entry"][2]["response"]["etag"], "W/\"2\"");
+    expect_outcome(app.get("/Patient/del").await, 410).await;
+    let patched = json_body(app.get("/Patient/pat").await).await;
+    assert_eq!(patched["name"][0]["family"], "Order");
+}
+
+async fn a_batch_runs_every_method_in_entry_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    order_fixture(&app).await;
+    let parameters = json!({"resourceType": "Parameters", "parameter": [{
+        "name": "operation",
+        "part": [
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": "Patient.name[0].family"},
+            {"name": "value", "valueString": "Order"}
+        ]
+    }]});
+    let answer = commit(
+        &app,
+        &batch(vec![
+            json!({"request": {"method": "DELETE", "url": "Patient/del"}}),
+            json!({
+                "resource": {"resourceType": "Patient", "name": [{"family": "Order"}]},
+                "request": {"method": "POST", "url": "Patient"}
+            }),
+            json!({
+                "resource": {"resourceType": "Patient", "id": "upd", "name": [{"family": "Order"}]},
+                "request": {"method": "PUT", "url": "Patient/upd"}
+            }),
+            json!({"resource": parameters, "request": {"method": "PATCH", "url": "Patient/pat"}}),
+            json!({"request": {"method": "HEAD", "url": "Patient/pat"}}),
+            json!({"request": {"method": "GET", "url": "Patient?family=order&_summary=count"}}),
+            json!({"request": {"method": "GET", "url": "Patient/del"}}),
+        ]),
+    )
+    .await;
+    assert_eq!(answer["type"], "batch-response");
+    let statuses: Vec<&str> = (0..7).map(|i| status(&answer, i)).collect();
+    assert_eq!(
+        statuses,
+        [
+            "204 No Content",
+            "201 Created",
+            "200 OK",
+            "200 OK",
+            "200 OK",
+            "200 OK",
+            "410 Gone"
+        ],
+        "{answer}"
+    );
+    assert!(answer["entry"][4].get("resource").is_none());
+    assert_eq!(answer["entry"][4]["response"]["etag"], "W/\"2\"");
+    assert_eq!(answer["entry"][5]["resource"]["total"], 3, "{answer}");
+    assert_eq!(
+        answer["entry"][6]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    // Minimal by default: writes carry no resource, and lastModified is an instant.
+    assert!(answer["entry"][1].get("resource").is_none());
+    let modified = answer["entry"][1]["response"]["lastModified"]
+        .as_str()
+        .unwrap();
+    assert!(
+        modified.contains('T') && modified.ends_with('Z'),
+        "{modified}"
+    );
+}
+
+async fn prefer_decides_what_response_entries_carry(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let entries = || {
+        vec![
+            json!({
+                "resource": {"resourceType": "Patient", "name": [{"family": "Prefer"}]},
+                "request": {"method": "POST", "url": "Patient"}
+            }),
+            json!({
+                "resource": {"resourceType": "Patient", "id": "pref", "gender": "other"},
+                "request": {"method": "PUT", "url": "Patient/pref"}
+            }),
+        ]
+    };
+    for bundle in [transaction(entries()), batch(entries())] {
+        let minimal = json_body(post_bundle(&app, &bundle).await).await;
+        for entry in minimal["entry"].as_array().unwrap() {
+            assert!(entry.get("resource").is_none(), "{minimal}");
+            assert!(entry["response"].get("outcome").is_none(), "{minimal}");
+            assert!(entry["response"]["etag"].is_string(), "{minimal}");
+            assert!(entry["response"]["location"].is_string(), "{minimal}");
+        }
+        let full =
+            json_body(post_bundle_prefer(&app, &bundle, "return=representation").await).await;
+        assert_eq!(
+            full["entry"][0]["resource"]["name"][0]["family"], "Prefer",
+            "{full}"
+        );
+        assert_eq!(full["entry"][1]["resource"]["id"], "pref", "{full}");
+        assert!(full["entry"][1]["resource"]["meta"]["versionId"].is_string());
+        let outcomes =
+            json_body(post_bundle_prefer(&app, &bundle, "return=OperationOutcome").await).await;
+        for entry in outcomes["entry"].as_array().unwrap() {
+            assert!(entry.get("resource").is_none(), "{outcomes}");
+            assert_eq!(
+                entry["response"]["outcome"]["resourceType"], "OperationOutcome",
+                "{outcomes}"
+            );
+        }
+    }
+}
+
+async fn read_preconditions_answer_not_modified(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    put(
+        &app,
+        "Patient/r",
+        json!({"resourceType": "Patient", "gender": "male"}),
+    )
+    .await;
+    let reads = || {
+        vec![
+            json!({"request": {"method": "GET", "url": "Patient/r", "ifNoneMatch": "W/\"1\""}}),
+            json!({"request": {"method": "HEAD", "url": "Patient/r",
+                               "ifModifiedSince": "2999-01-01T00:00:00Z"}}),
+            json!({"request": {"method": "GET", "url": "Patient/r", "ifNoneMatch": "W/\"9\""}}),
+            json!({
+                "resource": {"resourceType": "Patient", "name": [{"family": "NotModified"}]},
+                "request": {"method": "POST", "url": "Patient"}
+            }),
+        ]
+    };
+    for bundle in [transaction(reads()), batch(reads())] {
+        let answer = commit(&app, &bundle).await;
+        assert_eq!(status(&answer, 0), "304 Not Modified", "{answer}");
+        assert!(answer["entry"][0].get("resource").is_none());
+        assert_eq!(status(&answer, 2), "200 OK");
+        assert_eq!(answer["entry"][2]["resource"]["id"], "r");
+        // A 304 is not a failure: the write is committed.
+        assert_eq!(status(&answer, 3), "201 Created");
+    }
+    // Modified since: the resource.
+    let modified = batch(vec![
+        json!({"request": {"method": "GET", "url": "Patient/r",
+        "ifModifiedSince": "2001-01-01T00:00:00Z"}}),
+    ]);
+    assert_eq!(status(&commit(&app, &modified).await, 0), "200 OK");
+    let found = search(&app, "Patient?family=notmodified&_summary=count").await;
+    assert_eq!(found["total"], 2);
+}
+
+async fn write_preconditions_of_entries(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    put(
+        &app,
+        "Patient/w",
+        json!({"resourceType": "Patient", "gender": "male"}),
+    )
+    .await;
+    let answer = commit(
+        &app,
+        &batch(vec![
+            json!({
+                "resource": {"resourceType": "Patient", "id": "w", "gender": "female"},
+                "request": {"method": "PUT", "url": "Patient/w", "ifMatch": "W/\"1\""}
+            }),
+            json!({
+                "resource": {"resourceType": "Patient", "id": "w", "gender": "other"},
+                "request": {"method": "PUT", "url": "Patient/w", "ifMatch": "W/\"1\""}
+            }),
+            json!({
+                "resource": {"resourceType": "Patient", "id": "w"},
+                "request": {"method": "PUT", "url": "Patient/w", "ifNoneMatch": "*"}
+            }),
+            json!({
+                "resource": {"resourceType": "Patient", "id": "fresh"},
+                "request": {"method": "PUT", "url": "Patient/fresh", "ifNoneMatch": "*"}
+            }),
+            json!({"request": {"method": "DELETE", "url": "Patient/w", "ifMatch": "W/\"1\""}}),
+            json!({
+                "resource": json_patch_binary(json!([{"op": "remove", "path": "/gender"}])),
+                "request": {"method": "PATCH", "url": "Patient/w", "ifMatch": "W/\"1\""}
+            }),
+        ]),
+    )
+    .await;
+    let statuses: Vec<&str> = (0..6).map(|i| status(&answer, i)).collect();
+    assert_eq!(
+        statuses,
+        [
+            "200 OK",
+            "412 Precondition Failed",
+            "412 Precondition Failed",
+            "201 Created",
+            "412 Precondition Failed",
+            "412 Precondition Failed"
+        ],
+        "{answer}"
+    );
+    let current = json_body(app.get("/Patient/w").await).await;
+    assert_eq!(current["gender"], "female");
+    assert_eq!(current["meta"]["versionId"], "2");
+    // In a transaction, each failed write precondition fails the whole.
+    let before = snapshot(&app).await;
+    let good = json!({
+        "resource": {"resourceType": "Patient", "name": [{"family": "Precondition"}]},
+        "request": {"method": "POST", "url": "Patient"}
+    });
+    for bad in [
+        json!({"resource": {"resourceType": "Patient", "id": "w"},
+               "request": {"method": "PUT", "url": "Patient/w", "ifMatch": "W/\"1\""}}),
+        json!({"resource": {"resourceType": "Patient", "id": "w"},
+               "request": {"method": "PUT", "url": "Patient/w", "ifNoneMatch": "*"}}),
+        json!({"request": {"method": "DELETE", "url": "Patient/w", "ifMatch": "W/\"7\""}}),
+        json!({"resource": json_patch_binary(json!([{"op": "remove", "path": "/gender"}])),
+               "request": {"method": "PATCH", "url": "Patient/w", "ifMatch": "W/\"1\""}}),
+    ] {
+        let bundle = transaction(vec![good.clone(), bad]);
+        refused(&app, &before, post_bundle(&app, &bundle).await, 412).await;
+    }
+    // A precondition that does not apply to the method is refused rather than ignored.
+    let misplaced = transaction(vec![json!({
+        "resource": {"resourceType": "Patient"},
+        "request": {"method": "POST", "url": "Patient", "ifMatch": "W/\"1\""}
+    })]);
+    refused(&app, &before, post_bundle(&app, &misplaced).await, 400).await;
 }

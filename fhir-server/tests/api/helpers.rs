@@ -38,6 +38,8 @@ pub struct Options {
     pub tenant_filter: bool,
     /// `--base-url`.
     pub base_url: Option<String>,
+    /// `--bundle-max-entries`.
+    pub bundle_max_entries: usize,
 }
 
 impl Default for Options {
@@ -47,6 +49,7 @@ impl Default for Options {
             max_connections: 8,
             tenant_filter: true,
             base_url: None,
+            bundle_max_entries: 10_000,
         }
     }
 }
@@ -83,6 +86,7 @@ impl TestApp {
         let mut config = Config::for_database("unused");
         config.max_body_bytes = options.max_body_bytes;
         config.base_url = options.base_url.clone();
+        config.bundle_max_entries = options.bundle_max_entries;
         let app = Application::with_store(config, store.clone())
             .await
             .expect("bind");

@@ -4,6 +4,11 @@
 mod helpers;
 
 mod bad_input;
+mod bundle_concurrency;
+mod bundle_failures;
+mod bundle_helpers;
+mod bundle_patch;
+mod bundle_references;
 mod bundles;
 mod crud;
 mod formats;

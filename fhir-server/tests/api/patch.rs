@@ -1,4 +1,4 @@
-//! PATCH with JSON Patch (work in progress for issue 4).
+//! PATCH with JSON Patch and FHIRPath Patch (conditional PATCH and PATCH entries: `bundle_patch.rs`).
 
 use reqwest::Method;
 use serde_json::json;
