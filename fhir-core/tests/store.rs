@@ -176,6 +176,46 @@ async fn transactions_are_all_or_nothing(subject: &Subject) {
     assert_eq!(seqs, [head + 1, head + 2]);
     assert!(matches!(done[2], TxDone::Nothing));
     assert_eq!(store.head_seq().await.unwrap(), head + 2);
+    // One resource written three times in one transaction: three versions, the last is the head
+    // (the store writes a group's rows with one statement per table).
+    let write = |family: &str| TxWrite::Update {
+        resource_type: "Patient".into(),
+        id: "thrice".into(),
+        resource: patient(family),
+        if_match: None,
+    };
+    let done = store
+        .transaction(
+            T,
+            vec![
+                write("One"),
+                write("Two"),
+                TxWrite::Delete {
+                    resource_type: "Patient".into(),
+                    id: "thrice".into(),
+                    if_match: Some(2),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let versions: Vec<(i64, bool)> = done
+        .iter()
+        .map(|d| match d {
+            TxDone::Stored(outcome) => (outcome.resource.version, outcome.resource.deleted),
+            TxDone::Nothing => (0, false),
+        })
+        .collect();
+    assert_eq!(versions, [(1, false), (2, false), (3, true)]);
+    let current = store.read(T, "Patient", "thrice").await.unwrap().unwrap();
+    assert_eq!((current.version, current.deleted), (3, true));
+    let second = store
+        .vread(T, "Patient", "thrice", 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(body(&second)["name"][0]["family"], "Two");
+    assert_eq!(store.head_seq().await.unwrap(), head + 5);
 }
 
 fn patient(family: &str) -> Value {

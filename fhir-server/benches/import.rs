@@ -17,8 +17,8 @@
 //!    last response (a search first makes every acknowledged write visible), and checks its
 //!    total;
 //! 4. prints resources/s (all resources over the whole load), the p50/max time per patient
-//!    Bundle, the catch-up time, the database and index sizes and the server's peak RSS (VmHWM
-//!    of the child process).
+//!    Bundle, the catch-up time, the CPU time the server used (load and catch-up), the database
+//!    and index sizes and the server's peak RSS (VmHWM of the child process).
 //!
 //! Everything is printed; nothing about speed is asserted.
 
@@ -59,21 +59,22 @@ fn main() {
         dir.display()
     );
     println!(
-        "| backend | clients | resources/s | load s | bundle p50 ms | bundle max ms | catch-up ms | database MB | index MB | peak RSS MB |"
+        "| backend | clients | resources/s | load s | bundle p50 ms | bundle max ms | catch-up ms | server CPU s | database MB | index MB | peak RSS MB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let bundles = Arc::new(bundles);
     for backend in &backends {
         for &clients in &clients {
             let figures = runtime.block_on(run(backend, clients, bundles.clone()));
             match figures {
                 Ok(f) => println!(
-                    "| {backend} | {clients} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                    "| {backend} | {clients} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} |",
                     total as f64 / f.load.as_secs_f64(),
                     f.load.as_secs_f64(),
                     f.bundle_p50.as_secs_f64() * 1e3,
                     f.bundle_max.as_secs_f64() * 1e3,
                     f.catch_up.as_secs_f64() * 1e3,
+                    f.cpu_seconds,
                     f.database_bytes as f64 / 1_048_576.0,
                     f.index_bytes as f64 / 1_048_576.0,
                     f.peak_rss_kb as f64 / 1024.0,
@@ -154,6 +155,7 @@ struct Figures {
     bundle_p50: Duration,
     bundle_max: Duration,
     catch_up: Duration,
+    cpu_seconds: f64,
     database_bytes: u64,
     index_bytes: u64,
     peak_rss_kb: u64,
@@ -232,6 +234,22 @@ impl Server {
         panic!("fhir-server did not start");
     }
 
+    /// CPU seconds the server used so far (user + system).
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime is the 14th field.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     fn peak_rss_kb(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -269,6 +287,7 @@ async fn run(backend: &str, clients: usize, bundles: Arc<Vec<Bundle>>) -> Result
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
+    let cpu_before = server.cpu_seconds();
     let started = Instant::now();
     // The shared resources first, one at a time: the patients refer to them.
     let (shared, patients): (Vec<usize>, Vec<usize>) =
@@ -317,6 +336,7 @@ async fn run(backend: &str, clients: usize, bundles: Arc<Vec<Bundle>>) -> Result
         .map_err(|e| e.to_string())?;
     let count: Value = serde_json::from_str(&count).map_err(|e| e.to_string())?;
     let catch_up = asked.elapsed();
+    let cpu_seconds = server.cpu_seconds() - cpu_before;
     let expected: usize = bundles.iter().map(|b| b.observations).sum();
     if count["total"] != expected {
         return Err(format!(
@@ -340,6 +360,7 @@ async fn run(backend: &str, clients: usize, bundles: Arc<Vec<Bundle>>) -> Result
         bundle_p50: times.get(times.len() / 2).copied().unwrap_or_default(),
         bundle_max: times.last().copied().unwrap_or_default(),
         catch_up,
+        cpu_seconds,
         database_bytes,
         index_bytes: dir_size(&server.dir.path().join("index")),
         peak_rss_kb: server.peak_rss_kb(),

@@ -11,8 +11,9 @@
 //! and rebuilt from sequence 0.
 //!
 //! # Read-your-writes without a commit per write
-//! A background task applies new changes every [`FOLLOW_INTERVAL`] and commits at most every
-//! [`COMMIT_INTERVAL`]. A search first reads the store's committed head `seq`; if the visible
+//! A background task applies new changes every [`FOLLOW_INTERVAL`] and commits once they stop
+//! coming for a moment (after [`COMMIT_INTERVAL`]), or every [`BUSY_COMMIT_INTERVAL`] under a
+//! steady stream. A search first reads the store's committed head `seq`; if the visible
 //! (committed and reloaded) index is behind it, the search catches up itself: under one lock it
 //! applies what is missing and commits once. Searches that arrive meanwhile wait for the same
 //! lock, find the index caught up, and do not commit again. So a write acknowledged before a
@@ -58,6 +59,8 @@ pub use resolve::IndexResolver;
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 /// The longest time applied changes stay uncommitted when no search asks for them.
 pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest time applied changes stay uncommitted while changes keep arriving.
+pub const BUSY_COMMIT_INTERVAL: Duration = Duration::from_secs(15);
 /// Changes read from the store per batch.
 const BATCH: usize = 2_000;
 /// The format of the index; an index of another format is rebuilt.
@@ -248,10 +251,22 @@ impl SearchIndex {
     }
 
     /// One step of the follower: apply what is new, commit when due.
+    ///
+    /// While changes keep arriving (a bulk load) it commits only every
+    /// [`BUSY_COMMIT_INTERVAL`]: every commit writes a segment, and many small segments are
+    /// merged again and again (a third of the indexing work of a load, measured). Searches do not
+    /// wait for it: they commit what they need themselves.
     async fn follow_step(self: &Arc<SearchIndex>) -> Result<(), IndexError> {
         let mut progress = self.catch_up.lock().await;
+        let before = progress.applied;
         self.apply_pending(&mut progress, i64::MAX).await?;
-        if progress.dirty && progress.last_commit.elapsed() >= COMMIT_INTERVAL {
+        let busy = progress.applied != before;
+        let due = if busy {
+            BUSY_COMMIT_INTERVAL
+        } else {
+            COMMIT_INTERVAL
+        };
+        if progress.dirty && progress.last_commit.elapsed() >= due {
             self.commit(&mut progress).await?;
         }
         Ok(())
@@ -274,10 +289,15 @@ impl SearchIndex {
         tenant: &str,
         types: &[String],
     ) -> Result<(), IndexError> {
-        let head = self.store.head_seq().await?;
-        if self.visible.load(Ordering::Acquire) >= head {
+        // Nothing of these types (nor a SearchParameter, which changes what is searchable)
+        // was written since the last commit: no need to wait for the follower's lock.
+        let mut watched: Vec<&str> = types.iter().map(String::as_str).collect();
+        watched.push("SearchParameter");
+        let visible = self.visible.load(Ordering::Acquire);
+        if self.store.last_seq_of_types(tenant, &watched).await? <= visible {
             return Ok(());
         }
+        let head = self.store.head_seq().await?;
         let mut progress = self.catch_up.lock().await;
         self.apply_pending(&mut progress, head).await?;
         let touched = types.iter().any(|resource_type| {

@@ -307,6 +307,11 @@ pub trait ResourceStore: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError>;
 
+    /// The highest `seq` of a committed version of any of `types` in a tenant (0 when there is
+    /// none): a follower that has applied the change sequence up to it has seen every write of
+    /// those types. (One index lookup per type.)
+    async fn last_seq_of_types(&self, tenant: &str, types: &[&str]) -> Result<i64, StoreError>;
+
     /// The highest committed `seq` (0 for an empty database). Every version with a lower or
     /// equal `seq` is committed and visible, since the sequence is gap-free in commit order.
     async fn head_seq(&self) -> Result<i64, StoreError>;

@@ -430,6 +430,25 @@ impl ResourceStore for PostgresStore {
         Ok(entries)
     }
 
+    async fn last_seq_of_types(&self, tenant: &str, types: &[&str]) -> Result<i64, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN READ ONLY").await?;
+        let sql = format!(
+            "SELECT max(v.seq) FROM resource_versions v WHERE {} AND v.resource_type = $2",
+            self.tenant_predicate()
+        );
+        let mut last = 0;
+        for resource_type in types {
+            let seq: Option<i64> = sqlx::query_scalar(&sql)
+                .bind(tenant)
+                .bind(resource_type)
+                .fetch_one(&mut *tx)
+                .await?;
+            last = last.max(seq.unwrap_or(0));
+        }
+        tx.commit().await?;
+        Ok(last)
+    }
+
     async fn head_seq(&self) -> Result<i64, StoreError> {
         let seq: i64 = sqlx::query_scalar("SELECT value FROM change_counter")
             .fetch_one(&self.pool)
@@ -476,6 +495,9 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone, Store
         return apply_one(conn, op).await;
     };
     // The executor runs the group in one savepoint: an error here rolls back all of it.
+    if let Some(tenant) = common::group_tenant(ops) {
+        return apply_group(conn, tenant, ops).await;
+    }
     let mut answers = Vec::with_capacity(ops.len());
     for (index, op) in ops.iter().enumerate() {
         let answer = apply_one(conn, op)
@@ -487,6 +509,147 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone, Store
         answers.push(answer);
     }
     Ok(WriteDone::Group(answers))
+}
+
+/// A group of one tenant with a fixed number of statements whatever its size: lock the heads
+/// of every resource it writes and the change counter (in that order, like single writes, so
+/// writers of several nodes cannot deadlock), plan in memory ([`common::plan_group`]), then
+/// write every version and every head row with one `INSERT … SELECT FROM UNNEST(…)` each.
+async fn apply_group(
+    conn: &mut PgConnection,
+    tenant: &str,
+    ops: &[WriteOp],
+) -> Result<WriteDone, StoreError> {
+    let first_error = |error: sqlx::Error| StoreError::InGroup {
+        index: 0,
+        error: Box::new(common::write_error(&ops[0], error)),
+    };
+    set_tenant(conn, tenant).await.map_err(first_error)?;
+    if sqlx::query("SELECT 1 FROM tenants WHERE name = $1")
+        .bind(tenant)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(first_error)?
+        .is_none()
+    {
+        return Err(StoreError::InGroup {
+            index: 0,
+            error: Box::new(StoreError::UnknownTenant(tenant.to_owned())),
+        });
+    }
+    let (types, ids): (Vec<&str>, Vec<&str>) = ops
+        .iter()
+        .filter_map(common::resource_key)
+        .map(|(_, resource_type, id)| (resource_type, id))
+        .unzip();
+    let heads = sqlx::query(
+        "SELECT r.resource_type, r.id, r.version, r.deleted FROM resources r \
+         WHERE r.tenant = $1 AND (r.resource_type, r.id) IN \
+         (SELECT * FROM UNNEST($2::text[], $3::text[])) \
+         ORDER BY r.resource_type, r.id FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(first_error)?
+    .into_iter()
+    .map(|row| {
+        Ok::<_, sqlx::Error>((
+            (row.try_get(0)?, row.try_get(1)?),
+            Head {
+                version: row.try_get(2)?,
+                deleted: row.try_get(3)?,
+            },
+        ))
+    })
+    .collect::<Result<_, _>>()
+    .map_err(first_error)?;
+    let counter = sqlx::query(
+        "SELECT value, GREATEST(last_millis, $1) FROM change_counter WHERE id = 1 FOR UPDATE",
+    )
+    .bind(crate::time::now_millis())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(first_error)?;
+    let (last_seq, last_updated): (i64, i64) = (
+        counter.try_get(0).map_err(first_error)?,
+        counter.try_get(1).map_err(first_error)?,
+    );
+    let rows = common::plan_group(ops, heads, last_updated)?;
+    let first_seq = last_seq + 1;
+    if !rows.is_empty() {
+        sqlx::query("UPDATE change_counter SET value = value + $1, last_millis = $2 WHERE id = 1")
+            .bind(rows.len() as i64)
+            .bind(last_updated)
+            .execute(&mut *conn)
+            .await
+            .map_err(first_error)?;
+        let types: Vec<&str> = rows.iter().map(|r| r.resource_type).collect();
+        let ids: Vec<&str> = rows.iter().map(|r| r.id).collect();
+        let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
+        let seqs: Vec<i64> = (0..rows.len() as i64).map(|i| first_seq + i).collect();
+        let deleted: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
+        let bodies: Vec<Option<&str>> = rows.iter().map(|r| r.body.as_deref()).collect();
+        let exact: Vec<Option<&str>> = bodies
+            .iter()
+            .map(|body| body.filter(|text| !jsonb_keeps_numbers(text)))
+            .collect();
+        sqlx::query(
+            "INSERT INTO resource_versions \
+             (tenant, resource_type, id, version, seq, last_updated, deleted, body, body_exact) \
+             SELECT $1, t.resource_type, t.id, t.version, t.seq, $2, t.deleted, t.body::jsonb, \
+             t.body_exact FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int8[], \
+             $7::bool[], $8::text[], $9::text[]) \
+             AS t(resource_type, id, version, seq, deleted, body, body_exact)",
+        )
+        .bind(tenant)
+        .bind(last_updated)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&versions)
+        .bind(&seqs)
+        .bind(&deleted)
+        .bind(&bodies)
+        .bind(&exact)
+        .execute(&mut *conn)
+        .await
+        .map_err(first_error)?;
+        // A resource written twice in the group would hit ON CONFLICT twice in one statement,
+        // which PostgreSQL refuses: only its last row goes to the head table.
+        let mut last_of: std::collections::HashMap<(&str, &str), usize> = Default::default();
+        for (i, row) in rows.iter().enumerate() {
+            last_of.insert((row.resource_type, row.id), i);
+        }
+        let mut heads: Vec<usize> = last_of.into_values().collect();
+        heads.sort_unstable();
+        let pick = |values: &[i64]| heads.iter().map(|&i| values[i]).collect::<Vec<i64>>();
+        sqlx::query(
+            "INSERT INTO resources (tenant, resource_type, id, version, deleted, last_updated) \
+             SELECT $1, t.resource_type, t.id, t.version, t.deleted, $2 \
+             FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::bool[]) \
+             AS t(resource_type, id, version, deleted) \
+             ON CONFLICT (tenant, resource_type, id) DO UPDATE SET version = excluded.version, \
+             deleted = excluded.deleted, last_updated = excluded.last_updated",
+        )
+        .bind(tenant)
+        .bind(last_updated)
+        .bind(heads.iter().map(|&i| types[i]).collect::<Vec<&str>>())
+        .bind(heads.iter().map(|&i| ids[i]).collect::<Vec<&str>>())
+        .bind(pick(&versions))
+        .bind(heads.iter().map(|&i| deleted[i]).collect::<Vec<bool>>())
+        .execute(&mut *conn)
+        .await
+        .map_err(first_error)?;
+    }
+    Ok(WriteDone::Group(common::group_answers(
+        tenant,
+        ops.len(),
+        rows,
+        first_seq,
+        last_updated,
+    )))
 }
 
 async fn apply_one(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone, StoreError> {

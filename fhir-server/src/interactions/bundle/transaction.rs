@@ -2,8 +2,8 @@
 //!
 //! 1. **Prepare** each entry on its own: its url, preconditions, resource or patch, and every
 //!    `urn:` it names (in references, patch values and criteria) must be a fullUrl of the Bundle.
-//! 2. **Lock** the conditional stripes of every type the transaction searches, all at once and
-//!    in a fixed order ([`ConditionalLocks::lock_many`]), and keep them until the store has
+//! 2. **Lock** the conditional stripes of every type the transaction writes by criteria
+//!    (`ifNoneExist`, conditional PUT/PATCH/DELETE), all at once and in a fixed order ([`ConditionalLocks::lock_many`]), and keep them until the store has
 //!    committed: two transactions with the same `ifNoneExist` make one resource.
 //! 3. **Resolve** each entry's target: POST a new id (or the `ifNoneExist` match), PUT, PATCH
 //!    and DELETE the id of the url or the one match of their criteria. Criteria may name other
@@ -124,15 +124,14 @@ pub async fn run(
         .map(|entry| prepare(entry, &full_urls))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // Only writes decided by a search need the lock. Conditional references only read: a
+    // concurrent transaction may create their target before or after this one, both are
+    // serial orders, and locking their types would serialise every bulk load whose patients
+    // refer to `Practitioner?identifier=…`.
     let searched: HashSet<&str> = steps
         .iter()
         .filter(|step| step.criteria.is_some() && !step.entry.method.is_read())
         .map(|step| step.resource_type.as_str())
-        .chain(steps.iter().flat_map(|step| {
-            step.conditional_references
-                .iter()
-                .filter_map(|r| conditional_reference(r).map(|(t, _)| t))
-        }))
         .collect();
     let guards = request
         .state
