@@ -75,7 +75,7 @@ fn bundle_from_body(request: &FhirRequest) -> Result<Value, FhirError> {
         Format::Json => fhir_core::json::parse(&request.body),
         Format::Xml => fhir_core::xml::from_xml(&request.body),
     };
-    let bundle = parsed.map_err(|error| FhirError::Issues {
+    let mut bundle = parsed.map_err(|error| FhirError::Issues {
         status: StatusCode::BAD_REQUEST,
         issues: vec![Issue::error(
             "structure",
@@ -87,13 +87,30 @@ fn bundle_from_body(request: &FhirRequest) -> Result<Value, FhirError> {
             "POST to the base takes a Bundle".into(),
         ));
     }
-    let mut shape = bundle.clone();
-    for entry in shape["entry"].as_array_mut().into_iter().flatten() {
-        if let Some(entry) = entry.as_object_mut() {
-            entry.remove("resource");
+    // The Bundle's own structure, without the resources of its entries: they are taken out
+    // (not copied: a Synthea patient is 2 MB of JSON) and put back at their place.
+    let mut taken = Vec::new();
+    for (index, entry) in bundle["entry"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(entry) = entry.as_object_mut()
+            && let Some(position) = entry.keys().position(|key| key == "resource")
+            && let Some(resource) = entry.shift_remove("resource")
+        {
+            taken.push((index, position, resource));
         }
     }
-    let issues = fhir_core::validate::validate_resource(&shape);
+    let issues = fhir_core::validate::validate_resource(&bundle);
+    if let Some(entries) = bundle["entry"].as_array_mut() {
+        for (index, position, resource) in taken {
+            if let Some(entry) = entries[index].as_object_mut() {
+                entry.shift_insert(position, "resource".to_owned(), resource);
+            }
+        }
+    }
     if !issues.is_empty() {
         return Err(FhirError::Issues {
             status: StatusCode::BAD_REQUEST,
