@@ -21,7 +21,49 @@ crate::on_both_backends!(
     prefer_decides_what_response_entries_carry,
     read_preconditions_answer_not_modified,
     write_preconditions_of_entries,
+    a_batch_resolves_conditional_references_per_entry,
 );
+
+/// Conditional references in a batch entry are resolved through search like in a transaction;
+/// an entry whose reference matches nothing fails alone (412) and stores nothing.
+async fn a_batch_resolves_conditional_references_per_entry(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    put(
+        &app,
+        "Practitioner/dr",
+        json!({"resourceType": "Practitioner",
+               "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "99"}]}),
+    )
+    .await;
+    let observation = |id: &str, npi: &str| {
+        json!({
+            "resource": {"resourceType": "Observation", "id": id, "status": "final",
+                         "code": {"text": "x"},
+                         "performer": [{"reference": format!("Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|{npi}")}]},
+            "request": {"method": "PUT", "url": format!("Observation/{id}")}
+        })
+    };
+    let answer = json_body(
+        post_bundle(
+            &app,
+            &batch(vec![
+                observation("found", "99"),
+                observation("dangling", "100"),
+            ]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status(&answer, 0), "201 Created", "{answer}");
+    assert_eq!(status(&answer, 1), "412 Precondition Failed", "{answer}");
+    assert_eq!(
+        answer["entry"][1]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    let stored = json_body(app.get("/Observation/found").await).await;
+    assert_eq!(stored["performer"][0]["reference"], "Practitioner/dr");
+    expect_outcome(app.get("/Observation/dangling").await, 404).await;
+}
 
 async fn conditional_entries_and_references_resolve_through_search(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -1,12 +1,17 @@
 //! Batch Bundles: each entry is the single interaction it names, run in entry order, with its
-//! own result. Also the runner of single interactions that transactions use for their reads.
+//! own result. Conditional references in an entry's resource or patch are resolved through
+//! search first (the one match, else the entry fails with 412). Also the runner of single interactions that transactions use for their reads.
 
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
 
 use super::entry::{Entry, EntryMethod};
-use super::references::{SlotKind, is_urn, slots_of_patch, slots_of_resource};
+use std::collections::HashMap;
+
+use super::references::{
+    SlotKind, conditional_reference, is_urn, slots_of_patch, slots_of_resource,
+};
 use super::{Carry, entry_of, failed_entry, response_bundle};
 use crate::context::FhirRequest;
 use crate::error::FhirError;
@@ -45,14 +50,16 @@ async fn batch_entry(
             let mut resource = resource.clone();
             let mut slots = Vec::new();
             slots_of_resource(&mut resource, &mut slots);
-            refuse_urns(entry, slots)?;
+            refuse_urns(entry, &slots)?;
+            resolve_conditional_references(request, entry, slots).await?;
             SubBody::Resource(resource)
         }
         EntryMethod::Patch => {
             let mut document = PatchDocument::from_entry_resource(entry.resource)?;
             let mut slots = Vec::new();
             slots_of_patch(&mut document, &mut slots);
-            refuse_urns(entry, slots)?;
+            refuse_urns(entry, &slots)?;
+            resolve_conditional_references(request, entry, slots).await?;
             SubBody::Patch(document)
         }
         EntryMethod::Get | EntryMethod::Head | EntryMethod::Delete => SubBody::None,
@@ -62,15 +69,69 @@ async fn batch_entry(
 
 /// Entries of a batch are independent (FHIR R4 http.html#transaction): a `urn:` reference would
 /// name another entry, or nothing.
-fn refuse_urns(entry: &Entry<'_>, slots: Vec<(SlotKind, &mut String)>) -> Result<(), FhirError> {
+fn refuse_urns(entry: &Entry<'_>, slots: &[(SlotKind, &mut String)]) -> Result<(), FhirError> {
     match slots
-        .into_iter()
+        .iter()
         .find(|(kind, text)| *kind == SlotKind::Reference && is_urn(text))
     {
         Some((_, urn)) => Err(entry.error(format!(
             "the reference '{urn}' cannot be resolved: entries of a batch do not refer to each other (use a transaction)"
         ))),
         None => Ok(()),
+    }
+}
+
+/// Conditional references (`Practitioner?identifier=…`) of a batch entry are resolved through
+/// search like those of a transaction: the one match replaces the reference; no match or
+/// several fail the entry (412), never storing a reference to nothing.
+async fn resolve_conditional_references(
+    request: &FhirRequest,
+    entry: &Entry<'_>,
+    slots: Vec<(SlotKind, &mut String)>,
+) -> Result<(), FhirError> {
+    let mut resolved: HashMap<String, String> = HashMap::new();
+    for (kind, text) in slots {
+        if kind != SlotKind::Reference {
+            continue;
+        }
+        if let Some(target) = resolved.get(text.as_str()) {
+            *text = target.clone();
+            continue;
+        }
+        let Some((target_type, criteria)) = conditional_reference(text) else {
+            continue;
+        };
+        let params: Vec<(String, String)> = form_urlencoded::parse(criteria.as_bytes())
+            .into_owned()
+            .collect();
+        let found = crate::interactions::conditional::matches(request, target_type, &params)
+            .await
+            .map_err(|error| super::at_entry(error, entry.index))?;
+        let target = match found.as_slice() {
+            [hit] => format!("{target_type}/{}", hit.id),
+            [] => {
+                return Err(precondition(
+                    entry,
+                    format!("the conditional reference '{text}' matches no resource"),
+                ));
+            }
+            _ => {
+                return Err(precondition(
+                    entry,
+                    format!("the conditional reference '{text}' matches more than one resource"),
+                ));
+            }
+        };
+        resolved.insert(text.clone(), target.clone());
+        *text = target;
+    }
+    Ok(())
+}
+
+fn precondition(entry: &Entry<'_>, message: String) -> FhirError {
+    FhirError::Issues {
+        status: axum::http::StatusCode::PRECONDITION_FAILED,
+        issues: vec![fhir_core::Issue::at("not-found", entry.location(), message)],
     }
 }
 
