@@ -10,8 +10,9 @@ use super::entry::{Entry, EntryMethod};
 use std::collections::HashMap;
 
 use super::references::{
-    SlotKind, conditional_reference, is_urn, slots_of_patch, slots_of_resource,
+    Criteria, SlotKind, conditional_reference, is_urn, slots_of_patch, slots_of_resource,
 };
+use super::transaction::resolve_reference;
 use super::{Carry, entry_of, failed_entry, response_bundle};
 use crate::context::FhirRequest;
 use crate::error::FhirError;
@@ -98,41 +99,15 @@ async fn resolve_conditional_references(
             *text = target.clone();
             continue;
         }
-        let Some((target_type, criteria)) = conditional_reference(text) else {
+        let Some((target_type, query)) = conditional_reference(text) else {
             continue;
         };
-        let params: Vec<(String, String)> = form_urlencoded::parse(criteria.as_bytes())
-            .into_owned()
-            .collect();
-        let found = crate::interactions::conditional::matches(request, target_type, &params)
-            .await
-            .map_err(|error| super::at_entry(error, entry.index))?;
-        let target = match found.as_slice() {
-            [hit] => format!("{target_type}/{}", hit.id),
-            [] => {
-                return Err(precondition(
-                    entry,
-                    format!("the conditional reference '{text}' matches no resource"),
-                ));
-            }
-            _ => {
-                return Err(precondition(
-                    entry,
-                    format!("the conditional reference '{text}' matches more than one resource"),
-                ));
-            }
-        };
+        let criteria = Criteria::parse(query);
+        let target = resolve_reference(request, entry, text, target_type, &criteria).await?;
         resolved.insert(text.clone(), target.clone());
         *text = target;
     }
     Ok(())
-}
-
-fn precondition(entry: &Entry<'_>, message: String) -> FhirError {
-    FhirError::Issues {
-        status: axum::http::StatusCode::PRECONDITION_FAILED,
-        issues: vec![fhir_core::Issue::at("not-found", entry.location(), message)],
-    }
 }
 
 /// The body of an entry's interaction.

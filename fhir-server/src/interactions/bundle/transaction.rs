@@ -419,7 +419,7 @@ async fn resolve_one(
         Some(criteria) => Some(
             find(
                 request,
-                step,
+                step.entry,
                 &step.resource_type,
                 &criteria.rewritten(aliases),
             )
@@ -469,21 +469,21 @@ async fn resolve_one(
 /// The one resource matching criteria (`None` for no match; 412 for several).
 async fn find(
     request: &FhirRequest,
-    step: &Step<'_, '_>,
+    entry: &Entry<'_>,
     resource_type: &str,
     criteria: &Criteria,
 ) -> Result<Option<Hit>, FhirError> {
     let mut found =
         crate::interactions::conditional::matches(request, resource_type, &criteria.params)
             .await
-            .map_err(|error| at_entry(error, step.entry.index))?;
+            .map_err(|error| at_entry(error, entry.index))?;
     match found.len() {
         0 | 1 => Ok(found.pop()),
         _ => Err(FhirError::Issues {
             status: StatusCode::PRECONDITION_FAILED,
             issues: vec![Issue::at(
                 "multiple-matches",
-                step.entry.location(),
+                entry.location(),
                 format!("the criteria match more than one {resource_type}"),
             )],
         }),
@@ -506,20 +506,34 @@ async fn resolve_conditional_references(
                 continue;
             };
             let criteria = Criteria::parse(query).rewritten(aliases);
-            let Some(hit) = find(request, step, target_type, &criteria).await? else {
-                return Err(FhirError::Issues {
-                    status: StatusCode::PRECONDITION_FAILED,
-                    issues: vec![Issue::at(
-                        "not-found",
-                        step.entry.location(),
-                        format!("the conditional reference '{reference}' matches no resource"),
-                    )],
-                });
-            };
-            aliases.insert(reference.clone(), format!("{target_type}/{}", hit.id));
+            let target =
+                resolve_reference(request, step.entry, reference, target_type, &criteria).await?;
+            aliases.insert(reference.clone(), target);
         }
     }
     Ok(())
+}
+
+/// The `Type/id` a conditional reference names: its one match; no match or several fail the
+/// entry (412). Transactions and batches resolve their conditional references with it.
+pub(super) async fn resolve_reference(
+    request: &FhirRequest,
+    entry: &Entry<'_>,
+    reference: &str,
+    target_type: &str,
+    criteria: &Criteria,
+) -> Result<String, FhirError> {
+    match find(request, entry, target_type, criteria).await? {
+        Some(hit) => Ok(format!("{target_type}/{}", hit.id)),
+        None => Err(FhirError::Issues {
+            status: StatusCode::PRECONDITION_FAILED,
+            issues: vec![Issue::at(
+                "not-found",
+                entry.location(),
+                format!("the conditional reference '{reference}' matches no resource"),
+            )],
+        }),
+    }
 }
 
 /// A transaction writes each resource once (FHIR R4 http.html#trules: the identities of the
