@@ -22,7 +22,7 @@
 //!
 //! Everything is printed; nothing about speed is asserted.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,12 +30,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod synthea;
+
 fn main() {
-    let dir = std::env::var_os("SYNTHEA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-blaze")
-        });
+    let dir = synthea::data_dir();
     let Some(bundles) = load_bundles(&dir) else {
         println!(
             "import bench: no Synthea bundles (*.json.bz2) in {}; set SYNTHEA_DIR. Nothing to do.",
@@ -102,39 +100,13 @@ struct Bundle {
     transaction: bool,
 }
 
-/// The bundles in load order: hospital, practitioners, then the patients.
+/// The bundles in load order, unpacked.
 fn load_bundles(dir: &Path) -> Option<Vec<Bundle>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".json.bz2"))
-        .collect();
-    if files.is_empty() {
-        return None;
-    }
-    let rank = |p: &PathBuf| {
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let rank = if name.contains("hospitalInformation") {
-            0
-        } else if name.contains("practitionerInformation") {
-            1
-        } else {
-            2
-        };
-        (rank, name)
-    };
-    files.sort_by_key(rank);
-    let bundles = files
+    let bundles = synthea::bundle_files(dir)?
         .iter()
         .map(|path| {
-            let output = Command::new("bzip2")
-                .arg("-dc")
-                .arg(path)
-                .output()
-                .expect("run bzip2 -dc");
-            assert!(output.status.success(), "bzip2 -dc {}", path.display());
-            let parsed: Value = serde_json::from_slice(&output.stdout).expect("bundle JSON");
+            let text = synthea::unpack(path);
+            let parsed: Value = serde_json::from_slice(&text).expect("bundle JSON");
             let entries = parsed["entry"].as_array().map_or(&[][..], |e| e.as_slice());
             Bundle {
                 resources: entries.len(),
@@ -143,7 +115,7 @@ fn load_bundles(dir: &Path) -> Option<Vec<Bundle>> {
                     .filter(|e| e["resource"]["resourceType"] == "Observation")
                     .count(),
                 transaction: parsed["type"] == "transaction",
-                body: Arc::new(output.stdout),
+                body: Arc::new(text),
             }
         })
         .collect();

@@ -42,17 +42,15 @@ use fhir_core::search::extract::Extractor;
 use fhir_server::{Application, Config};
 use serde_json::Value;
 
+mod synthea;
+
 const TENANT: &str = fhir_core::store::DEFAULT_TENANT;
 
 fn main() {
-    let dir = std::env::var_os("SYNTHEA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-blaze")
-        });
-    let files = match bundle_files(&dir) {
-        Some(files) if !files.is_empty() => files,
-        _ => {
+    let dir = synthea::data_dir();
+    let files = match synthea::bundle_files(&dir) {
+        Some(files) => files,
+        None => {
             println!(
                 "search bench: no Synthea bundles (*.json.bz2) in {}; set SYNTHEA_DIR. Nothing to do.",
                 dir.display()
@@ -67,41 +65,8 @@ fn main() {
     runtime.block_on(run(files));
 }
 
-/// The bundles in load order: hospital and practitioner bundles first, then the patients.
-fn bundle_files(dir: &Path) -> Option<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".json.bz2"))
-        .collect();
-    let rank = |p: &PathBuf| {
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let rank = if name.contains("hospitalInformation") {
-            0
-        } else if name.contains("practitionerInformation") {
-            1
-        } else {
-            2
-        };
-        (rank, name)
-    };
-    files.sort_by_key(rank);
-    Some(files)
-}
-
 fn read_bundle(path: &Path) -> Value {
-    let output = std::process::Command::new("bzip2")
-        .arg("-dc")
-        .arg(path)
-        .output()
-        .expect("run bzip2 -dc");
-    assert!(
-        output.status.success(),
-        "bzip2 -dc {} failed",
-        path.display()
-    );
-    serde_json::from_slice(&output.stdout).expect("bundle JSON")
+    serde_json::from_slice(&synthea::unpack(path)).expect("bundle JSON")
 }
 
 fn vm_hwm_mb() -> f64 {

@@ -28,10 +28,9 @@ impl SearchIndex {
         for change in changes {
             last.insert((&change.tenant, &change.resource_type, &change.id), change);
         }
-        let touched: HashSet<(&str, &str)> = last.keys().map(|&(t, ty, _)| (t, ty)).collect();
-        let touched: HashSet<(String, String)> = touched
-            .into_iter()
-            .map(|(tenant, resource_type)| (tenant.to_owned(), resource_type.to_owned()))
+        let touched: HashSet<(String, String)> = last
+            .keys()
+            .map(|&(tenant, resource_type, _)| (tenant.to_owned(), resource_type.to_owned()))
             .collect();
         let writer = self.writer.lock().expect("index writer lock");
         for change in changes {

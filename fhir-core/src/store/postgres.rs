@@ -624,7 +624,6 @@ async fn apply_group(
         }
         let mut heads: Vec<usize> = last_of.into_values().collect();
         heads.sort_unstable();
-        let pick = |values: &[i64]| heads.iter().map(|&i| values[i]).collect::<Vec<i64>>();
         sqlx::query(
             "INSERT INTO resources (tenant, resource_type, id, version, deleted, last_updated) \
              SELECT $1, t.resource_type, t.id, t.version, t.deleted, $2 \
@@ -637,7 +636,7 @@ async fn apply_group(
         .bind(last_updated)
         .bind(heads.iter().map(|&i| types[i]).collect::<Vec<&str>>())
         .bind(heads.iter().map(|&i| ids[i]).collect::<Vec<&str>>())
-        .bind(pick(&versions))
+        .bind(heads.iter().map(|&i| versions[i]).collect::<Vec<i64>>())
         .bind(heads.iter().map(|&i| deleted[i]).collect::<Vec<bool>>())
         .execute(&mut *conn)
         .await

@@ -75,14 +75,9 @@ pub async fn run(
     }
 }
 
-/// Parses the body in its declared format and validates it as a resource of `resource_type`
-/// (and, for updates, with the id of the URL). Unparseable or mismatched bodies are 400;
-/// structurally invalid resources are 422 with every issue.
-pub fn resource_from_body(
-    request: &FhirRequest,
-    resource_type: &str,
-    url_id: Option<&str>,
-) -> Result<Value, FhirError> {
+/// Parses the body in its declared format (JSON or XML), unvalidated: 415 for another format,
+/// 400 for an empty or unparseable body.
+pub fn parse_body(request: &FhirRequest) -> Result<Value, FhirError> {
     let format = request_format(&request.headers)?;
     if request.body.is_empty() {
         return Err(FhirError::BadRequest("the request has no body".into()));
@@ -91,13 +86,24 @@ pub fn resource_from_body(
         Format::Json => fhir_core::json::parse(&request.body),
         Format::Xml => fhir_core::xml::from_xml(&request.body),
     };
-    let resource = parsed.map_err(|error| FhirError::Issues {
+    parsed.map_err(|error| FhirError::Issues {
         status: StatusCode::BAD_REQUEST,
         issues: vec![Issue::error(
             "structure",
             format!("the body cannot be parsed: {}", error.message),
         )],
-    })?;
+    })
+}
+
+/// Parses the body in its declared format and validates it as a resource of `resource_type`
+/// (and, for updates, with the id of the URL). Unparseable or mismatched bodies are 400;
+/// structurally invalid resources are 422 with every issue.
+pub fn resource_from_body(
+    request: &FhirRequest,
+    resource_type: &str,
+    url_id: Option<&str>,
+) -> Result<Value, FhirError> {
+    let resource = parse_body(request)?;
     let mut mismatches = Vec::new();
     match resource.get("resourceType") {
         Some(Value::String(body_type)) if body_type != resource_type => mismatches.push(Issue::at(

@@ -66,22 +66,7 @@ pub async fn batch_or_transaction(request: &FhirRequest) -> Result<FhirResponse,
 /// The Bundle of the body, its own structure validated; the entries' resources are validated
 /// one by one (a batch reports an invalid one in its entry, a transaction refuses the whole).
 fn bundle_from_body(request: &FhirRequest) -> Result<Value, FhirError> {
-    use crate::format::{Format, request_format};
-    let format = request_format(&request.headers)?;
-    if request.body.is_empty() {
-        return Err(FhirError::BadRequest("the request has no body".into()));
-    }
-    let parsed = match format {
-        Format::Json => fhir_core::json::parse(&request.body),
-        Format::Xml => fhir_core::xml::from_xml(&request.body),
-    };
-    let mut bundle = parsed.map_err(|error| FhirError::Issues {
-        status: StatusCode::BAD_REQUEST,
-        issues: vec![Issue::error(
-            "structure",
-            format!("the body cannot be parsed: {}", error.message),
-        )],
-    })?;
+    let mut bundle = super::parse_body(request)?;
     if bundle["resourceType"] != "Bundle" {
         return Err(FhirError::BadRequest(
             "POST to the base takes a Bundle".into(),
