@@ -492,21 +492,34 @@ async fn apply_group(
         counter.try_get(1).map_err(first_error)?,
     );
     let rows = common::plan_group(ops, heads, last_updated)?;
-    if rows.is_empty() {
-        return Ok(WriteDone::Group(common::group_answers(
-            tenant,
-            ops.len(),
-            rows,
-            last_seq + 1,
-            last_updated,
-        )));
+    if !rows.is_empty() {
+        write_group_rows(conn, tenant, &rows, last_seq + 1, last_updated)
+            .await
+            .map_err(first_error)?;
     }
+    Ok(WriteDone::Group(common::group_answers(
+        tenant,
+        ops.len(),
+        rows,
+        last_seq + 1,
+        last_updated,
+    )))
+}
+
+/// Writes a planned group: the change counter, then every version and every head row with one
+/// `INSERT … SELECT FROM json_each(…)` each.
+async fn write_group_rows(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    rows: &[common::GroupRow<'_>],
+    first_seq: i64,
+    last_updated: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE change_counter SET value = value + $1, last_millis = $2 WHERE id = 1")
         .bind(rows.len() as i64)
         .bind(last_updated)
         .execute(&mut *conn)
-        .await
-        .map_err(first_error)?;
+        .await?;
     let versions: Vec<Value> = rows
         .iter()
         .enumerate()
@@ -515,7 +528,7 @@ async fn apply_group(
                 row.resource_type,
                 row.id,
                 row.version,
-                last_seq + 1 + offset as i64,
+                first_seq + offset as i64,
                 row.deleted,
                 row.body
             ])
@@ -533,8 +546,7 @@ async fn apply_group(
     .bind(last_updated)
     .bind(&versions)
     .execute(&mut *conn)
-    .await
-    .map_err(first_error)?;
+    .await?;
     // `WHERE true`: SQLite needs it to tell the upsert clause from a join's ON.
     sqlx::query(
         "INSERT INTO resources (tenant, resource_type, id, version, deleted, last_updated) \
@@ -547,15 +559,8 @@ async fn apply_group(
     .bind(last_updated)
     .bind(&versions)
     .execute(&mut *conn)
-    .await
-    .map_err(first_error)?;
-    Ok(WriteDone::Group(common::group_answers(
-        tenant,
-        ops.len(),
-        rows,
-        last_seq + 1,
-        last_updated,
-    )))
+    .await?;
+    Ok(())
 }
 
 async fn apply_one(conn: &mut SqliteConnection, op: &WriteOp) -> Result<WriteDone, StoreError> {
