@@ -18,11 +18,18 @@ pub(crate) struct Migration {
 }
 
 /// The SQLite migrations.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "auth_records",
+        sql: include_str!("../../../migrations/sqlite/0002_auth_records.sql"),
+    },
+];
 
 /// The PostgreSQL migrations.
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -35,6 +42,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "indexer_role",
         sql: include_str!("../../../migrations/postgres/0002_indexer_role.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "auth_records",
+        sql: include_str!("../../../migrations/postgres/0003_auth_records.sql"),
     },
 ];
 

@@ -12,6 +12,7 @@
 mod common;
 mod migrate;
 pub mod postgres;
+pub mod records;
 pub mod sqlite;
 mod writer;
 
@@ -19,6 +20,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+
+pub use records::RecordStore;
 
 /// Milliseconds since the Unix epoch (UTC): the store's clock for `meta.lastUpdated`.
 pub type Millis = i64;
@@ -217,7 +220,7 @@ pub enum StoreError {
 /// Every method takes the tenant; implementations guarantee that nothing of another tenant is
 /// ever read or written. Every write is atomic and durable once the method returns `Ok`.
 #[async_trait]
-pub trait ResourceStore: Send + Sync + std::fmt::Debug {
+pub trait ResourceStore: records::RecordStore + Send + Sync + std::fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

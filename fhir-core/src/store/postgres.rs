@@ -38,10 +38,12 @@ use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
 use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
+use super::records::{self, RecordStore};
 use super::{
-    DEFAULT_TENANT, HistoryPage, HistoryQuery, ResourceStore, StoreError, StoredResource,
+    DEFAULT_TENANT, HistoryPage, HistoryQuery, Millis, ResourceStore, StoreError, StoredResource,
     UpdateOutcome,
 };
+use crate::time::now_millis;
 
 /// The role the pooled connections work as.
 pub const APP_ROLE: &str = "fhir_app";
@@ -775,5 +777,163 @@ mod tests {
         assert!(!jsonb_keeps_numbers(r#"{"a":[1,-0]}"#));
         assert!(!jsonb_keeps_numbers(r#"{"a":-0.00}"#));
         assert!(jsonb_keeps_numbers(r#"{"a":"x\"e"}"#));
+    }
+}
+
+/// Records: each operation is one statement in a transaction that sets the tenant, so
+/// row-level security applies as to resources.
+#[async_trait]
+impl RecordStore for PostgresStore {
+    async fn record_get(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN READ ONLY").await?;
+        let row = sqlx::query(records::sql::GET)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(now_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    async fn record_put(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN").await?;
+        sqlx::query(records::sql::PUT)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(value)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_insert(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN").await?;
+        let done = sqlx::query(records::sql::INSERT)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_take(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN").await?;
+        let row = sqlx::query(records::sql::TAKE)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(now_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        match row {
+            Some(row) if row.try_get::<bool, _>(1)? => Ok(Some(row.try_get(0)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn record_replace(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+        expected: &str,
+        value: &str,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN").await?;
+        let done = sqlx::query(records::sql::REPLACE)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(expected)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_delete(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN").await?;
+        let done = sqlx::query(records::sql::DELETE)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_list(
+        &self,
+        tenant: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN READ ONLY").await?;
+        let rows = sqlx::query(records::sql::LIST)
+            .bind(tenant)
+            .bind(kind)
+            .bind(now_millis())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
+    async fn record_purge_expired(&self, tenant: &str) -> Result<u64, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN").await?;
+        let done = sqlx::query(records::sql::PURGE)
+            .bind(tenant)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 }

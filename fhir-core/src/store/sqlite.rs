@@ -32,10 +32,12 @@ use sqlx::{Connection, Row, SqliteConnection};
 
 use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
 use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
+use super::records::{self, RecordStore};
 use super::{
-    DEFAULT_TENANT, HistoryPage, HistoryQuery, ResourceStore, StoreError, StoredResource,
+    DEFAULT_TENANT, HistoryPage, HistoryQuery, Millis, ResourceStore, StoreError, StoredResource,
     UpdateOutcome,
 };
+use crate::time::now_millis;
 
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -671,4 +673,158 @@ async fn apply_inner(conn: &mut SqliteConnection, op: &WriteOp) -> Result<WriteD
         },
         created,
     })
+}
+
+/// Records: reads on the read pool; each write is one `BEGIN IMMEDIATE` transaction on it, so it
+/// waits (busy timeout) for the group-commit writer instead of failing on a stale snapshot.
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn record_get(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(records::sql::GET)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(now_millis())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    async fn record_put(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(records::sql::PUT)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(value)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_insert(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(records::sql::INSERT)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_take(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(records::sql::TAKE)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(now_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        match row {
+            Some(row) if row.try_get::<bool, _>(1)? => Ok(Some(row.try_get(0)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn record_replace(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+        expected: &str,
+        value: &str,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(records::sql::REPLACE)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(expected)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_delete(
+        &self,
+        tenant: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(records::sql::DELETE)
+            .bind(tenant)
+            .bind(kind)
+            .bind(key)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_list(
+        &self,
+        tenant: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(records::sql::LIST)
+            .bind(tenant)
+            .bind(kind)
+            .bind(now_millis())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
+    async fn record_purge_expired(&self, tenant: &str) -> Result<u64, StoreError> {
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(records::sql::PURGE)
+            .bind(tenant)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
 }
