@@ -56,6 +56,10 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub bundle_max_entries: usize,
+    /// `on` (the default): every FHIR request needs a bearer token from the built-in SMART
+    /// authorization server. `off`: open to anyone, for local experiments only.
+    #[arg(long, global = true, env = "FHIR_AUTH", default_value = "on", value_parser = ["on", "off"])]
+    pub auth: String,
 }
 
 impl Config {
@@ -67,7 +71,8 @@ impl Config {
         }
     }
 
-    /// A configuration for tests and embedding: port 0 on loopback, the given database.
+    /// A configuration for tests and embedding: port 0 on loopback, the given database,
+    /// authorization off (tests of authorization turn it on).
     pub fn for_database(database_url: impl Into<String>) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -79,7 +84,13 @@ impl Config {
             search_max_count: 1000,
             max_body_bytes: 16 * 1024 * 1024,
             bundle_max_entries: 10_000,
+            auth: "off".into(),
         }
+    }
+
+    /// `true` unless `--auth=off`.
+    pub fn auth_enabled(&self) -> bool {
+        self.auth != "off"
     }
 
     /// Where the search index is kept.

@@ -23,6 +23,8 @@ pub struct FhirRequest {
     pub body: Bytes,
     /// The negotiated response format.
     pub rendering: Rendering,
+    /// Who is calling with what rights; `None` when authorization is off.
+    pub access: Option<std::sync::Arc<smart_auth::Access>>,
 }
 
 impl FhirRequest {

@@ -19,6 +19,22 @@ use fhir_core::store::DEFAULT_TENANT;
 
 /// Handles every request that is not `/healthz`.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    if let Some(response) = auth_endpoint(&state, request.uri().path(), request.headers()) {
+        let (tenant, base, rest) = response;
+        let Some(auth) = state.auth().cloned() else {
+            return FhirError::NotFound("authorization is off on this server (--auth=off)".into())
+                .into_response(Rendering::default());
+        };
+        match state.tenants().exists(state.store(), &tenant).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return FhirError::NotFound(format!("unknown tenant '{tenant}'"))
+                    .into_response(Rendering::default());
+            }
+            Err(error) => return FhirError::from(error).into_response(Rendering::default()),
+        }
+        return smart_auth::http::serve(&auth, &tenant, &base, &rest, request).await;
+    }
     let (parts, body) = request.into_parts();
     let params: Vec<(String, String)> = parts
         .uri
@@ -66,32 +82,86 @@ async fn serve(
     }
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let interaction = route(&parts.method, &segments)?;
+    let base = format!("{}{tenant_prefix}", origin(&state, &parts.headers));
+    // Every request but the CapabilityStatement (which SMART clients read before they have a
+    // token) needs a valid bearer token of this tenant, when authorization is on.
+    let access = match state.auth() {
+        Some(auth) if !matches!(interaction, Interaction::Capabilities) => {
+            let token = bearer_token(&parts.headers)?;
+            let access = auth
+                .verify_access_token(&tenant, &base, token)
+                .await
+                .map_err(FhirError::Unauthorized)?;
+            Some(std::sync::Arc::new(access))
+        }
+        _ => None,
+    };
     let body = if takes_body(&interaction) {
         read_body(&parts.headers, body, state.max_body_bytes()).await?
     } else {
         Bytes::new()
     };
-    let origin = match state.base_url() {
+    let request = FhirRequest {
+        state,
+        tenant,
+        base,
+        headers: parts.headers,
+        params,
+        body,
+        rendering,
+        access,
+    };
+    interactions::run(interaction, request).await
+}
+
+/// The scheme, host and port of absolute URLs: `--base-url`, or the Host header.
+fn origin(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    match state.base_url() {
         Some(base) => base.to_owned(),
         None => {
-            let host = parts
-                .headers
+            let host = headers
                 .get(HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
             format!("http://{host}")
         }
-    };
-    let request = FhirRequest {
-        state,
-        tenant,
-        base: format!("{origin}{tenant_prefix}"),
-        headers: parts.headers,
-        params,
-        body,
-        rendering,
-    };
-    interactions::run(interaction, request).await
+    }
+}
+
+/// `(tenant, base, rest)` when the path is one of the authorization server's
+/// (`[base]/auth/…`, `[base]/.well-known/…`).
+fn auth_endpoint(
+    state: &AppState,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+) -> Option<(String, String, String)> {
+    let (tenant, prefix, rest) = split_tenant(path).ok()?;
+    let is_auth =
+        rest == "/auth" || rest.starts_with("/auth/") || rest.starts_with("/.well-known/");
+    is_auth.then(|| {
+        (
+            tenant,
+            format!("{}{prefix}", origin(state, headers)),
+            rest.to_owned(),
+        )
+    })
+}
+
+/// The token of `Authorization: Bearer …` (the scheme is case-insensitive, RFC 6750).
+fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, FhirError> {
+    let missing = || FhirError::Unauthorized(smart_auth::BearerError::Missing);
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| {
+            FhirError::Unauthorized(smart_auth::BearerError::Invalid("not text".into()))
+        })?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(token.trim())
 }
 
 /// `/fhir/…` → the default tenant; `/t/{tenant}/fhir/…` → a named tenant. Returns the tenant,

@@ -26,6 +26,12 @@ pub enum FhirError {
         /// What is wrong, with locations.
         issues: Vec<Issue>,
     },
+    /// 401: no bearer token, or one that does not verify (expired, revoked, another tenant's).
+    #[error("unauthorized: {0}")]
+    Unauthorized(smart_auth::BearerError),
+    /// 403: the token is valid but its scopes or its user's role do not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// 404: unknown tenant, type, id or version, or unknown path.
     #[error("not found: {0}")]
     NotFound(String),
@@ -77,6 +83,10 @@ impl FhirError {
         match self {
             FhirError::BadRequest(message) => single(StatusCode::BAD_REQUEST, "invalid", message),
             FhirError::Issues { status, issues } => (*status, issues.clone()),
+            FhirError::Unauthorized(error) => {
+                single(StatusCode::UNAUTHORIZED, "login", &error.to_string())
+            }
+            FhirError::Forbidden(message) => single(StatusCode::FORBIDDEN, "forbidden", message),
             FhirError::NotFound(message) => single(StatusCode::NOT_FOUND, "not-found", message),
             FhirError::MethodNotAllowed(message) => {
                 single(StatusCode::METHOD_NOT_ALLOWED, "not-supported", message)
@@ -120,7 +130,18 @@ impl FhirError {
     /// Renders the error as an OperationOutcome response.
     pub fn into_response(self, rendering: Rendering) -> axum::response::Response {
         let (status, issues) = self.status_and_issues();
-        FhirResponse::new(status, Body::Resource(operation_outcome(&issues))).render(rendering)
+        let mut response = FhirResponse::new(status, Body::Resource(operation_outcome(&issues)));
+        if let FhirError::Unauthorized(error) = &self {
+            // RFC 6750 section 3: no error code when no token was sent.
+            let challenge = match error {
+                smart_auth::BearerError::Missing => r#"Bearer realm="fhir""#.to_owned(),
+                smart_auth::BearerError::Invalid(_) => {
+                    r#"Bearer realm="fhir", error="invalid_token""#.to_owned()
+                }
+            };
+            response = response.header(axum::http::header::WWW_AUTHENTICATE, &challenge);
+        }
+        response.render(rendering)
     }
 }
 

@@ -1,11 +1,13 @@
 //! The FHIR R4 REST server: HTTP, routing, content negotiation, and the mapping of every error
 //! to an OperationOutcome. Everything below HTTP lives in `fhir-core`.
 
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod first_start;
 pub mod format;
 pub mod headers;
 pub mod interactions;

@@ -27,6 +27,9 @@ pub enum StartupError {
     /// The search index could not be opened or brought up to date.
     #[error("cannot open the search index: {0}")]
     Index(#[from] fhir_core::index::IndexError),
+    /// The authorization server could not be prepared.
+    #[error("cannot prepare authorization: {0}")]
+    Auth(#[from] smart_auth::AuthError),
     /// The listener could not be bound, or serving failed.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
@@ -84,6 +87,16 @@ impl Application {
             "search index up to date"
         );
         let follower = index.spawn_follower();
+        let auth = if config.auth_enabled() {
+            let auth = smart_auth::AuthServer::new(store.clone(), smart_auth::Settings::default());
+            crate::first_start::ensure_admin(&auth).await?;
+            Some(auth)
+        } else {
+            tracing::warn!(
+                "authorization is OFF (--auth=off): anyone who can reach this port can read and change every resource"
+            );
+            None
+        };
         let state = AppState::new(
             store.clone(),
             index,
@@ -91,6 +104,7 @@ impl Application {
             config.base_url.clone(),
             config.max_body_bytes,
             config.bundle_max_entries,
+            auth,
         );
         Ok(Application {
             listener,

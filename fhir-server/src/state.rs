@@ -23,6 +23,7 @@ struct Inner {
     base_url: Option<String>,
     max_body_bytes: usize,
     bundle_max_entries: usize,
+    auth: Option<smart_auth::AuthServer>,
 }
 
 impl AppState {
@@ -34,6 +35,7 @@ impl AppState {
         base_url: Option<String>,
         max_body_bytes: usize,
         bundle_max_entries: usize,
+        auth: Option<smart_auth::AuthServer>,
     ) -> AppState {
         let base_url = base_url.map(|url| url.trim_end_matches('/').to_owned());
         AppState {
@@ -46,6 +48,7 @@ impl AppState {
                 base_url,
                 max_body_bytes,
                 bundle_max_entries,
+                auth,
             }),
         }
     }
@@ -88,6 +91,11 @@ impl AppState {
     /// The largest accepted request body.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// The authorization server; `None` when authorization is off.
+    pub fn auth(&self) -> Option<&smart_auth::AuthServer> {
+        self.inner.auth.as_ref()
     }
 
     /// The most entries a batch or transaction Bundle may have.

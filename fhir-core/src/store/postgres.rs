@@ -37,8 +37,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
-use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
 use super::records::{self, RecordStore};
+use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
 use super::{
     DEFAULT_TENANT, HistoryPage, HistoryQuery, Millis, ResourceStore, StoreError, StoredResource,
     UpdateOutcome,
@@ -890,12 +890,7 @@ impl RecordStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn record_delete(
-        &self,
-        tenant: &str,
-        kind: &str,
-        key: &str,
-    ) -> Result<bool, StoreError> {
+    async fn record_delete(&self, tenant: &str, kind: &str, key: &str) -> Result<bool, StoreError> {
         let mut tx = self.read_tx(tenant, "BEGIN").await?;
         let done = sqlx::query(records::sql::DELETE)
             .bind(tenant)

@@ -71,8 +71,7 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
 
     /// Deletes a record; `true` if a live one was deleted.
-    async fn record_delete(&self, tenant: &str, kind: &str, key: &str)
-    -> Result<bool, StoreError>;
+    async fn record_delete(&self, tenant: &str, kind: &str, key: &str) -> Result<bool, StoreError>;
 
     /// The live records of a kind, `(key, value)` ordered by key.
     async fn record_list(

@@ -31,8 +31,8 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqliteConnection};
 
 use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
-use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
 use super::records::{self, RecordStore};
+use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
 use super::{
     DEFAULT_TENANT, HistoryPage, HistoryQuery, Millis, ResourceStore, StoreError, StoredResource,
     UpdateOutcome,
@@ -783,12 +783,7 @@ impl RecordStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn record_delete(
-        &self,
-        tenant: &str,
-        kind: &str,
-        key: &str,
-    ) -> Result<bool, StoreError> {
+    async fn record_delete(&self, tenant: &str, kind: &str, key: &str) -> Result<bool, StoreError> {
         let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(records::sql::DELETE)
             .bind(tenant)

@@ -40,6 +40,8 @@ pub struct Options {
     pub base_url: Option<String>,
     /// `--bundle-max-entries`.
     pub bundle_max_entries: usize,
+    /// `--auth=on`: the SMART authorization server and bearer tokens on every request.
+    pub auth: bool,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             tenant_filter: true,
             base_url: None,
             bundle_max_entries: 10_000,
+            auth: false,
         }
     }
 }
@@ -87,6 +90,9 @@ impl TestApp {
         config.max_body_bytes = options.max_body_bytes;
         config.base_url = options.base_url.clone();
         config.bundle_max_entries = options.bundle_max_entries;
+        if options.auth {
+            config.auth = "on".into();
+        }
         let app = Application::with_store(config, store.clone())
             .await
             .expect("bind");

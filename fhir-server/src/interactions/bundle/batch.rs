@@ -202,6 +202,7 @@ pub async fn run_entry(
         params,
         body: bytes,
         rendering: request.rendering,
+        access: request.access.clone(),
     };
     Box::pin(crate::interactions::run(interaction, sub)).await
 }
