@@ -106,13 +106,34 @@ pub(crate) async fn matches(
             "a conditional interaction needs search criteria".into(),
         ));
     }
-    request
+    // Under a token limited to a patient or to granular scopes, matches out of its reach must
+    // neither be touched nor counted (a 412 for "several" would reveal them): candidates are
+    // checked one by one, up to a bound.
+    let rights = crate::authz::require(request, resource_type, smart_auth::Op::Search)?;
+    let limited = rights
+        .as_ref()
+        .is_some_and(|r| r.patient.is_some() || !r.constraints.is_empty());
+    let limit = if limited { LIMITED_CANDIDATES } else { 2 };
+    let mut found = request
         .state
         .index()
-        .find(&request.tenant, resource_type, conditions, 2)
+        .find(&request.tenant, resource_type, conditions, limit)
         .await
-        .map_err(|e| FhirError::BadRequest(e.to_string()))
+        .map_err(|e| FhirError::BadRequest(e.to_string()))?;
+    if limited {
+        if found.len() >= LIMITED_CANDIDATES {
+            return Err(FhirError::PreconditionFailed(format!(
+                "the criteria match too many {resource_type} resources to decide under this token; make them more selective"
+            )));
+        }
+        found.retain(|hit| crate::authz::may_show(request, &hit.resource_type, &hit.body));
+        found.truncate(2);
+    }
+    Ok(found)
 }
+
+/// How many matches of conditional criteria are checked one by one under limited rights.
+const LIMITED_CANDIDATES: usize = 1000;
 
 fn refuse(problems: &[ParseProblem]) -> Result<(), FhirError> {
     if problems.is_empty() {
@@ -155,9 +176,18 @@ pub async fn create_if_none_exist(
         .await;
     let found = matches(request, resource_type, &params).await?;
     match found.as_slice() {
-        [] => Ok(Some(
-            super::create::store_new(request, resource_type, resource).await?,
-        )),
+        [] => {
+            crate::authz::check_write(
+                request,
+                resource_type,
+                smart_auth::Op::Create,
+                None,
+                Some(&resource),
+            )?;
+            Ok(Some(
+                super::create::store_new(request, resource_type, resource).await?,
+            ))
+        }
         [existing] => {
             let stored = request
                 .state
@@ -218,6 +248,15 @@ pub async fn update(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
     if let Some(object) = resource.as_object_mut() {
         object.insert("id".into(), serde_json::Value::String(id.clone()));
     }
+    let head = crate::authz::check_write_by_id(
+        request,
+        resource_type,
+        &id,
+        smart_auth::Op::Update,
+        Some(&resource),
+    )
+    .await?;
+    let expected_version = expected_version.or(head);
     let outcome = request
         .state
         .store()

@@ -15,6 +15,13 @@ pub async fn create(request: &FhirRequest, resource_type: &str) -> Result<FhirRe
     }
     // The spec says a server SHALL ignore an id in the body of a create.
     let resource = resource_from_body(request, resource_type, None)?;
+    crate::authz::check_write(
+        request,
+        resource_type,
+        smart_auth::Op::Create,
+        None,
+        Some(&resource),
+    )?;
     store_new(request, resource_type, resource).await
 }
 

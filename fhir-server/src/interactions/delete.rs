@@ -36,7 +36,11 @@ pub async fn delete(
     resource_type: &str,
     id: &str,
 ) -> Result<FhirResponse, FhirError> {
-    let expected_version = if_match(&request.headers)?;
+    let mut expected_version = if_match(&request.headers)?;
+    let head =
+        crate::authz::check_write_by_id(request, resource_type, id, smart_auth::Op::Delete, None)
+            .await?;
+    expected_version = expected_version.or(head);
     let tombstone = request
         .state
         .store()

@@ -22,13 +22,16 @@ pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse,
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    let rights = crate::authz::require(request, "Patient", smart_auth::Op::Read)?;
     match request
         .state
         .store()
         .read(&request.tenant, "Patient", id)
         .await?
     {
-        Some(stored) if !stored.deleted => {}
+        Some(stored) if !stored.deleted => {
+            crate::authz::check_stored(request, rights.as_ref(), &stored)?;
+        }
         _ => return Err(FhirError::NotFound(format!("Patient/{id} does not exist"))),
     }
     let mut types: Vec<String> = compartment_types("Patient")
@@ -37,6 +40,10 @@ pub async fn everything(request: &FhirRequest, id: &str) -> Result<FhirResponse,
         .collect();
     if !types.iter().any(|t| t == "Patient") {
         types.push("Patient".into());
+    }
+    // Only the types the token may search; what is returned is checked again one by one.
+    if let Some(access) = &request.access {
+        types.retain(|t| crate::authz::rights(access, t, smart_auth::Op::Search).is_ok());
     }
     let mut includes = vec![Include {
         source_type: None,

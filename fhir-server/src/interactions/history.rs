@@ -23,17 +23,19 @@ pub async fn history(
     id: Option<&str>,
 ) -> Result<FhirResponse, FhirError> {
     let query = history_query(request, resource_type, id)?;
+    let rights = history_rights(request, resource_type, id)?;
     if let (Some(resource_type), Some(id)) = (resource_type, id) {
         let exists = request
             .state
             .store()
             .read(&request.tenant, resource_type, id)
             .await?;
-        if exists.is_none() {
+        let Some(head) = exists else {
             return Err(FhirError::NotFound(format!(
                 "{resource_type}/{id} does not exist"
             )));
-        }
+        };
+        crate::authz::check_stored(request, rights.as_ref(), &head)?;
     }
     let page = request
         .state
@@ -50,11 +52,22 @@ pub async fn history(
     if let Some(next) = page.next_before_seq {
         links.push(json!({ "relation": "next", "url": page_url(&path, request, Some(next)) }));
     }
+    // Under limited rights, versions out of reach (and deletions, which have no body to decide
+    // on) are left out, and so is the total, which would count them.
+    let limited = rights
+        .as_ref()
+        .is_some_and(|r| r.patient.is_some() || !r.constraints.is_empty());
     let entries: Vec<Value> = page
         .entries
         .iter()
+        .filter(|stored| {
+            !limited
+                || (!stored.deleted
+                    && crate::authz::may_show(request, &stored.resource_type, &stored.body))
+        })
         .map(|stored| entry(request, stored))
         .collect::<Result<_, _>>()?;
+    let filtered = entries.len() != page.entries.len();
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), json!("Bundle"));
     bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -63,7 +76,9 @@ pub async fn history(
         json!({ "lastUpdated": format_instant(now_millis()) }),
     );
     bundle.insert("type".into(), json!("history"));
-    bundle.insert("total".into(), json!(page.total));
+    if !filtered {
+        bundle.insert("total".into(), json!(page.total));
+    }
     bundle.insert("link".into(), Value::Array(links));
     if !entries.is_empty() {
         bundle.insert("entry".into(), Value::Array(entries));
@@ -72,6 +87,39 @@ pub async fn history(
         StatusCode::OK,
         Body::Resource(Value::Object(bundle)),
     ))
+}
+
+/// The rights history needs: read for one resource; for a type or everything, search rights
+/// without a patient limit or granular constraints (the history of a type under such a token
+/// would have to decide every old version: refused, instance history is allowed).
+fn history_rights(
+    request: &FhirRequest,
+    resource_type: Option<&str>,
+    id: Option<&str>,
+) -> Result<Option<crate::authz::Rights>, FhirError> {
+    let Some(access) = &request.access else {
+        return Ok(None);
+    };
+    match (resource_type, id) {
+        (Some(resource_type), Some(_)) => {
+            crate::authz::require(request, resource_type, smart_auth::Op::Read)
+        }
+        (resource_type, _) => {
+            let rights = crate::authz::rights(
+                access,
+                resource_type.unwrap_or("Patient"),
+                smart_auth::Op::Search,
+            )?;
+            let everything = resource_type.is_some()
+                || matches!(access.role(), None | Some(smart_auth::Role::Admin));
+            if rights.patient.is_some() || !rights.constraints.is_empty() || !everything {
+                return Err(FhirError::Forbidden(
+                    "the history of a type or of everything needs unrestricted search rights; read the history of one resource instead".into(),
+                ));
+            }
+            Ok(Some(rights))
+        }
+    }
 }
 
 fn history_query(

@@ -247,8 +247,19 @@ async fn patch_one(
     document: &PatchDocument,
 ) -> Result<FhirResponse, FhirError> {
     let client_version = if_match(&request.headers)?;
+    let rights = crate::authz::require(request, resource_type, smart_auth::Op::Update)?;
     let current = current_version(request, resource_type, id).await?;
+    crate::authz::check_stored(request, rights.as_ref(), &current)?;
     let patched = apply(request, &current, document)?;
+    // The patched resource must stay within reach (a PATCH may not move it to another
+    // patient's compartment); the version checked is the one the patch applies to.
+    crate::authz::check_write(
+        request,
+        resource_type,
+        smart_auth::Op::Update,
+        None,
+        Some(&patched),
+    )?;
     let store = request.state.store();
     let outcome = match client_version {
         Some(expected) => {

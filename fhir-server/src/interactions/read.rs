@@ -15,6 +15,7 @@ pub async fn read(
     resource_type: &str,
     id: &str,
 ) -> Result<FhirResponse, FhirError> {
+    let rights = crate::authz::require(request, resource_type, smart_auth::Op::Read)?;
     let stored = request
         .state
         .store()
@@ -25,6 +26,7 @@ pub async fn read(
             "{resource_type}/{id} does not exist"
         )));
     };
+    crate::authz::check_stored(request, rights.as_ref(), &stored)?;
     if stored.deleted {
         return Err(FhirError::Gone(format!(
             "{resource_type}/{id} was deleted (version {})",

@@ -14,6 +14,7 @@ use crate::error::FhirError;
 use crate::response::{Body, FhirResponse};
 
 pub async fn start(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
+    crate::authz::require(request, "SearchParameter", smart_auth::Op::Update)?;
     let status = request
         .state
         .index()
@@ -25,6 +26,7 @@ pub async fn start(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
 }
 
 pub async fn status(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
+    crate::authz::require(request, "SearchParameter", smart_auth::Op::Read)?;
     let status = request
         .state
         .index()

@@ -30,6 +30,7 @@ pub async fn search(request: &FhirRequest, scope: &SearchScope) -> Result<FhirRe
     wait_for_pending(request, &params, None).await?;
     let (mut search, warnings) = parse_request(request, &types, &params)?;
     search.compartment = scope.compartment.clone();
+    crate::authz::narrow_search(request, &mut search)?;
     let path = match (&scope.resource_type, &scope.compartment) {
         (Some(t), Some((c, id))) => format!("{}/{c}/{id}/{t}", request.base),
         (None, Some((c, id))) => format!("{}/{c}/{id}/*", request.base),
@@ -67,7 +68,7 @@ pub async fn run(
                 })?,
         );
     }
-    let page = request
+    let mut page = request
         .state
         .index()
         .search_visible(
@@ -77,6 +78,14 @@ pub async fn run(
         )
         .await
         .map_err(search_error)?;
+    // The search was narrowed to what the token may see; included resources were not, and are
+    // checked one by one (`_include` / `_revinclude` must not leak another patient's data).
+    if request.access.is_some() {
+        page.includes
+            .retain(|hit| crate::authz::may_show(request, &hit.resource_type, &hit.body));
+        page.matches
+            .retain(|hit| crate::authz::may_show(request, &hit.resource_type, &hit.body));
+    }
     // Links show the page size actually used.
     let mut link_params = link_params.to_vec();
     for (name, value) in &mut link_params {

@@ -25,6 +25,16 @@ pub async fn update(
         ));
     }
     let resource = resource_from_body(request, resource_type, Some(id))?;
+    let head = crate::authz::check_write_by_id(
+        request,
+        resource_type,
+        id,
+        smart_auth::Op::Update,
+        Some(&resource),
+    )
+    .await?;
+    // Under authorization the checked version is the one replaced (or none: created).
+    let expected_version = expected_version.or(head);
     let store = request.state.store();
     if !create_only {
         let outcome = store

@@ -14,6 +14,7 @@ pub async fn vread(
     id: &str,
     version: i64,
 ) -> Result<FhirResponse, FhirError> {
+    let rights = crate::authz::require(request, resource_type, smart_auth::Op::Read)?;
     let stored = request
         .state
         .store()
@@ -24,6 +25,7 @@ pub async fn vread(
             "{resource_type}/{id} has no version {version}"
         )));
     };
+    crate::authz::check_stored(request, rights.as_ref(), &stored)?;
     if stored.deleted {
         return Err(FhirError::Gone(format!(
             "version {version} of {resource_type}/{id} is a deletion"

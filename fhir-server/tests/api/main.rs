@@ -3,6 +3,10 @@
 
 mod helpers;
 
+mod authz_compartment;
+mod authz_helpers;
+mod authz_scopes;
+
 mod bad_input;
 mod bundle_concurrency;
 mod bundle_failures;

@@ -32,6 +32,7 @@ use fhir_core::outcome::operation_outcome;
 use fhir_core::store::{StoreError, TxDone, TxWrite, UpdateOutcome};
 use fhir_core::time::format_instant;
 use serde_json::{Value, json};
+use smart_auth::Op;
 
 use super::batch::{SubBody, run_entry};
 use super::entry::{Entry, EntryMethod};
@@ -580,11 +581,18 @@ async fn build_write(
     };
     rewrite(step.content.slots(), aliases);
     let write = match (step.entry.method, &mut step.content) {
-        (EntryMethod::Delete, _) => TxWrite::Delete {
-            resource_type,
-            id: id.to_owned(),
-            if_match: step.if_match,
-        },
+        (EntryMethod::Delete, _) => {
+            // Each entry is authorized on its own, against the version it replaces.
+            let head =
+                crate::authz::check_write_by_id(request, &resource_type, id, Op::Delete, None)
+                    .await
+                    .map_err(|e| at_entry(e, index))?;
+            TxWrite::Delete {
+                resource_type,
+                id: id.to_owned(),
+                if_match: step.if_match.or(head),
+            }
+        }
         (EntryMethod::Patch, Content::Patch(document)) => {
             let current = patch::current_version(request, &resource_type, id)
                 .await
@@ -608,6 +616,17 @@ async fn build_write(
                 }
                 other => at_entry(other, index),
             })?;
+            let before = fhir_core::json::parse(current.body.as_bytes()).map_err(|e| {
+                FhirError::Internal(format!("stored resource is not JSON: {}", e.message))
+            })?;
+            crate::authz::check_write(
+                request,
+                &resource_type,
+                Op::Update,
+                Some(&before),
+                Some(&resource),
+            )
+            .map_err(|e| at_entry(e, index))?;
             plan.patched_from = step.if_match.is_none();
             TxWrite::Update {
                 resource_type,
@@ -622,6 +641,27 @@ async fn build_write(
             if !issues.is_empty() {
                 return Err(resource_issues_at(index, &resource_type, issues));
             }
+            let checked_version = if step.entry.method == EntryMethod::Post {
+                crate::authz::check_write(
+                    request,
+                    &resource_type,
+                    Op::Create,
+                    None,
+                    Some(resource),
+                )
+                .map_err(|e| at_entry(e, index))?;
+                None
+            } else {
+                crate::authz::check_write_by_id(
+                    request,
+                    &resource_type,
+                    id,
+                    Op::Update,
+                    Some(resource),
+                )
+                .await
+                .map_err(|e| at_entry(e, index))?
+            };
             let resource = std::mem::take(resource);
             if step.entry.method == EntryMethod::Post {
                 TxWrite::Create {
@@ -655,7 +695,7 @@ async fn build_write(
                     resource_type,
                     id: id.to_owned(),
                     resource,
-                    if_match: step.if_match,
+                    if_match: step.if_match.or(checked_version),
                 }
             }
         }

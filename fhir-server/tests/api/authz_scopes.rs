@@ -1,0 +1,306 @@
+//! Scopes ∩ roles: granular scopes (attack 12), `_has` oracles (attack 7), writes under read
+//! scopes, the role matrix of the README, backend services, and tokens of another tenant
+//! (attack 15).
+
+use reqwest::Method;
+use serde_json::json;
+use smart_auth::Role;
+
+use crate::authz_helpers::{AuthApp, LAB, ids, observation};
+use crate::helpers::{Backend, expect_outcome, json_body};
+
+crate::on_both_backends!(
+    attack_12_granular_scopes_return_only_the_granted_categories,
+    attack_12_a_write_under_a_read_scope_is_refused,
+    attack_07_has_through_a_type_without_access_is_refused,
+    attack_15_a_token_of_one_tenant_is_refused_by_another,
+    receptionists_see_demographics_and_schedules_not_clinical_data,
+    clinicians_and_admins_by_the_role_matrix,
+    backend_services_are_held_to_their_system_scopes,
+);
+
+async fn attack_12_granular_scopes_return_only_the_granted_categories(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.clinic().await;
+    let token = app
+        .patient_token(
+            &format!("patient/Observation.rs?category={LAB} patient/Patient.rs"),
+            "pa",
+        )
+        .await;
+    let bundle = json_body(app.get(&token, "/Observation").await).await;
+    let mut found = ids(&bundle);
+    found.sort();
+    assert_eq!(found, ["Observation/a-derived", "Observation/a-lab"]);
+    assert_eq!(bundle["total"], 2);
+    // The vital sign is out of reach by id, by search on its category, by include.
+    expect_outcome(app.get(&token, "/Observation/a-vital").await, 404).await;
+    let bundle = json_body(app.get(&token, "/Observation?category=vital-signs").await).await;
+    assert_eq!(bundle["total"], 0);
+    let bundle = json_body(
+        app.get(&token, "/Patient?_id=pa&_revinclude=Observation:subject")
+            .await,
+    )
+    .await;
+    assert!(!ids(&bundle).contains(&"Observation/a-vital".to_owned()));
+    // Types without a scope: 403.
+    expect_outcome(app.get(&token, "/Condition").await, 403).await;
+    // Two categories of one parameter combine as OR.
+    let token = app
+        .patient_token(
+            "patient/Observation.rs?category=laboratory patient/Observation.rs?category=vital-signs",
+            "pa",
+        )
+        .await;
+    assert_eq!(
+        json_body(app.get(&token, "/Observation").await).await["total"],
+        3
+    );
+}
+
+async fn attack_12_a_write_under_a_read_scope_is_refused(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.clinic().await;
+    let versions = app.version_count().await;
+    let token = app
+        .user_token("user/*.rs", Role::Clinician, Some("Practitioner/dr"), None)
+        .await;
+    assert_eq!(app.get(&token, "/Observation/b-lab").await.status(), 200);
+    let new = observation("n", "pa", "laboratory", None);
+    expect_outcome(
+        app.send(&token, Method::POST, "/Observation", Some(&new))
+            .await,
+        403,
+    )
+    .await;
+    expect_outcome(
+        app.send(
+            &token,
+            Method::PUT,
+            "/Observation/a-lab",
+            Some(&observation("a-lab", "pa", "vital-signs", None)),
+        )
+        .await,
+        403,
+    )
+    .await;
+    expect_outcome(
+        app.send(&token, Method::DELETE, "/Observation/a-lab", None)
+            .await,
+        403,
+    )
+    .await;
+    // v1 scopes: read is rs.
+    let token = app
+        .user_token(
+            "user/Observation.read",
+            Role::Clinician,
+            Some("Practitioner/dr"),
+            None,
+        )
+        .await;
+    assert_eq!(app.get(&token, "/Observation?_count=1").await.status(), 200);
+    expect_outcome(
+        app.send(&token, Method::POST, "/Observation", Some(&new))
+            .await,
+        403,
+    )
+    .await;
+    assert_eq!(app.version_count().await, versions);
+}
+
+async fn attack_07_has_through_a_type_without_access_is_refused(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.clinic().await;
+    let token = app
+        .user_token(
+            "user/*.cruds",
+            Role::Receptionist,
+            Some("Practitioner/dr"),
+            None,
+        )
+        .await;
+    assert_eq!(app.get(&token, "/Patient").await.status(), 200);
+    // Would tell which patients have a given observation.
+    expect_outcome(
+        app.get(&token, "/Patient?_has:Observation:patient:code=8480-6")
+            .await,
+        403,
+    )
+    .await;
+    // A chain through a type without access, too.
+    expect_outcome(
+        app.get(
+            &token,
+            "/Appointment?actor:Patient._has:Observation:patient:code=8480-6",
+        )
+        .await,
+        403,
+    )
+    .await;
+    // Under a patient limit, `_has` from a shared type is refused.
+    let token = app.patient_token("patient/*.rs", "pa").await;
+    expect_outcome(
+        app.get(
+            &token,
+            "/Practitioner?_has:Observation:performer:code=8480-6",
+        )
+        .await,
+        403,
+    )
+    .await;
+}
+
+async fn attack_15_a_token_of_one_tenant_is_refused_by_another(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.app.store.create_tenant("other").await.unwrap();
+    let token = app.backend_token("system/*.rs").await;
+    let response = app
+        .app
+        .client
+        .get(format!("{}/t/other/fhir/Patient", app.app.origin))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect_outcome(response, 401).await;
+    // A token of the other tenant, at the default tenant.
+    let other_base = format!("{}/t/other/fhir", app.app.origin);
+    let token = app
+        .mint("system/*.rs", None, None, "other", &other_base)
+        .await;
+    expect_outcome(app.get(&token, "/Patient").await, 401).await;
+    let response = app
+        .app
+        .client
+        .get(format!("{other_base}/Patient"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn receptionists_see_demographics_and_schedules_not_clinical_data(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.clinic().await;
+    let token = app
+        .user_token(
+            "user/*.cruds",
+            Role::Receptionist,
+            Some("Practitioner/dr"),
+            None,
+        )
+        .await;
+    assert_eq!(app.get(&token, "/Patient/pb").await.status(), 200);
+    let appointment = json!({"resourceType": "Appointment", "status": "booked",
+        "participant": [{"actor": {"reference": "Patient/pa"}, "status": "accepted"}]});
+    assert_eq!(
+        app.send(&token, Method::POST, "/Appointment", Some(&appointment))
+            .await
+            .status(),
+        201
+    );
+    for path in ["/Observation/a-lab", "/Observation", "/Condition"] {
+        let response = app.get(&token, path).await;
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    // $everything brings only what the role may see.
+    let everything = json_body(app.get(&token, "/Patient/pa/$everything").await).await;
+    assert!(
+        !ids(&everything)
+            .iter()
+            .any(|id| id.starts_with("Observation/"))
+    );
+    assert!(ids(&everything).contains(&"Patient/pa".to_owned()));
+    // Includes of clinical resources are dropped.
+    let bundle = json_body(
+        app.get(&token, "/Patient?_id=pa&_revinclude=Observation:subject")
+            .await,
+    )
+    .await;
+    assert_eq!(ids(&bundle), ["Patient/pa"]);
+}
+
+async fn clinicians_and_admins_by_the_role_matrix(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.clinic().await;
+    let clinician = app
+        .user_token(
+            "user/*.cruds",
+            Role::Clinician,
+            Some("Practitioner/dr"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        app.get(&clinician, "/Observation/b-lab").await.status(),
+        200
+    );
+    assert_eq!(
+        app.send(
+            &clinician,
+            Method::POST,
+            "/Observation",
+            Some(&observation("c", "pb", "laboratory", None))
+        )
+        .await
+        .status(),
+        201
+    );
+    let parameter = json!({"resourceType": "SearchParameter", "url": "http://example.org/sp", "name": "x",
+        "status": "active", "description": "x", "code": "x", "base": ["Patient"], "type": "token",
+        "expression": "Patient.active"});
+    expect_outcome(
+        app.send(
+            &clinician,
+            Method::POST,
+            "/SearchParameter",
+            Some(&parameter),
+        )
+        .await,
+        403,
+    )
+    .await;
+    expect_outcome(
+        app.send(&clinician, Method::POST, "/$reindex", None).await,
+        403,
+    )
+    .await;
+    let admin = app
+        .user_token("user/*.cruds", Role::Admin, None, None)
+        .await;
+    assert_eq!(
+        app.send(&admin, Method::POST, "/SearchParameter", Some(&parameter))
+            .await
+            .status(),
+        201
+    );
+    // AuditEvent is append-only: not even an admin deletes it.
+    expect_outcome(
+        app.send(&admin, Method::DELETE, "/AuditEvent/x", None)
+            .await,
+        403,
+    )
+    .await;
+}
+
+async fn backend_services_are_held_to_their_system_scopes(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.clinic().await;
+    let token = app.backend_token("system/Observation.rs").await;
+    assert_eq!(
+        json_body(app.get(&token, "/Observation").await).await["total"],
+        4
+    );
+    expect_outcome(app.get(&token, "/Patient/pa").await, 403).await;
+    expect_outcome(
+        app.send(&token, Method::DELETE, "/Observation/a-lab", None)
+            .await,
+        403,
+    )
+    .await;
+    // user/ and patient/ scopes mean nothing without a user.
+    let token = app.backend_token("user/*.cruds patient/*.cruds").await;
+    expect_outcome(app.get(&token, "/Observation").await, 403).await;
+}
