@@ -77,7 +77,130 @@ both_backends!(
     group_commit_batches,
     tenant_isolation,
     transactions_are_all_or_nothing,
+    records_expire_are_single_use_and_isolated,
 );
+
+/// Auth records: compare-and-set operations, single use under concurrency, expiry, tenants.
+async fn records_expire_are_single_use_and_isolated(subject: &Subject) {
+    use fhir_core::store::records::NEVER;
+    let store = subject.store.as_ref();
+    store.create_tenant("rec-b").await.ok();
+    let now = fhir_core::time::now_millis();
+    assert!(
+        store
+            .record_insert(T, "code", "k", "v1", NEVER)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_insert(T, "code", "k", "v2", NEVER)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.record_get(T, "code", "k").await.unwrap().as_deref(),
+        Some("v1")
+    );
+    // Another tenant sees nothing and may use the same key.
+    assert_eq!(store.record_get("rec-b", "code", "k").await.unwrap(), None);
+    assert!(
+        store
+            .record_insert("rec-b", "code", "k", "b", NEVER)
+            .await
+            .unwrap()
+    );
+    // Compare-and-set.
+    assert!(
+        !store
+            .record_replace(T, "code", "k", "v0", "v3", NEVER)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_replace(T, "code", "k", "v1", "v3", NEVER)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.record_get(T, "code", "k").await.unwrap().as_deref(),
+        Some("v3")
+    );
+    // Single use: of many concurrent takers, exactly one gets the value.
+    let takers = (0..8).map(|_| store.record_take(T, "code", "k"));
+    let taken: Vec<_> = futures_join_all(takers).await;
+    assert_eq!(
+        taken
+            .iter()
+            .filter(|t| t.as_ref().unwrap().is_some())
+            .count(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_get("rec-b", "code", "k")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("b")
+    );
+    // Expired records do not exist, can be replaced by an insert, and are purged.
+    store
+        .record_put(T, "jti", "old", "x", now - 1)
+        .await
+        .unwrap();
+    assert_eq!(store.record_get(T, "jti", "old").await.unwrap(), None);
+    assert_eq!(store.record_take(T, "jti", "old").await.unwrap(), None);
+    assert!(!store.record_delete(T, "jti", "old").await.unwrap());
+    assert!(store.record_list(T, "jti").await.unwrap().is_empty());
+    store
+        .record_put(T, "jti", "old", "x", now - 1)
+        .await
+        .unwrap();
+    assert_eq!(store.record_purge_expired(T).await.unwrap(), 1);
+    assert!(
+        store
+            .record_insert(T, "jti", "old", "y", NEVER)
+            .await
+            .unwrap()
+    );
+    store.record_put(T, "jti", "a", "1", NEVER).await.unwrap();
+    assert_eq!(
+        store.record_list(T, "jti").await.unwrap(),
+        vec![
+            ("a".to_owned(), "1".to_owned()),
+            ("old".to_owned(), "y".to_owned())
+        ]
+    );
+    assert!(store.record_delete(T, "jti", "a").await.unwrap());
+}
+
+/// Runs futures concurrently (no extra dependency for one join).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
 
 /// A transaction's writes are committed together, in order, with consecutive sequence numbers;
 /// when one fails, none is written and the error names it.

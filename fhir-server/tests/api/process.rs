@@ -41,6 +41,8 @@ fn serve_finishes_requests_in_flight_and_stops_on_sigterm() {
         .arg(dir.path())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        // This test is about shutdown: no tokens (authorization is tested elsewhere).
+        .env("FHIR_AUTH", "off")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -124,4 +126,79 @@ fn reindex_rebuilds_the_search_index_from_the_database() {
     assert!(text.contains("search index rebuilt"), "{text}");
     let meta = std::fs::read_to_string(dir.path().join("index").join("meta.json")).unwrap();
     assert!(meta.contains("fhir-index-"), "{meta}");
+}
+
+/// Authorization is on by default: the first start creates the admin and prints its password
+/// once; FHIR requests then need a token, the CapabilityStatement does not.
+#[test]
+fn first_start_prints_a_one_time_admin_password_and_requires_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = Command::new(BINARY)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("FHIR_AUTH")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let printed = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stdout).read_to_string(&mut text);
+            text
+        });
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines.next().expect("the server logs its address").unwrap();
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        (child, address, printed)
+    };
+    let get = |address: &str, path: &str| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let stop = |mut child: std::process::Child| {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+    };
+    let (child, address, printed) = start();
+    assert!(get(&address, "/fhir/Patient").starts_with("HTTP/1.1 401"));
+    assert!(get(&address, "/fhir/metadata").starts_with("HTTP/1.1 200"));
+    stop(child);
+    let printed = printed.join().unwrap();
+    assert!(printed.contains("user name: admin"), "{printed}");
+    let password = printed
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("password:"))
+        .expect("a password line")
+        .trim();
+    assert!(password.len() >= 20, "{password}");
+    // Never stored in clear.
+    let database = std::fs::read(dir.path().join("fhir.db")).unwrap();
+    assert!(
+        !database
+            .windows(password.len())
+            .any(|window| window == password.as_bytes())
+    );
+    // The second start prints nothing: the admin exists.
+    let (child, _, printed) = start();
+    stop(child);
+    assert!(!printed.join().unwrap().contains("password"));
 }
