@@ -281,7 +281,7 @@ pub fn narrow_search(request: &FhirRequest, search: &mut SearchRequest) -> Resul
                 "a search across all types needs _type with the types the token may search".into(),
             ));
         }
-        check_paths(access, &search.conditions, None)?;
+        check_paths(access, &search.conditions)?;
         return Ok(());
     }
     let mut patient: Option<String> = None;
@@ -341,7 +341,7 @@ pub fn narrow_search(request: &FhirRequest, search: &mut SearchRequest) -> Resul
             "_has on resources outside the patient's compartment is not allowed".into(),
         ));
     }
-    check_paths(access, &search.conditions, patient.as_deref())?;
+    check_paths(access, &search.conditions)?;
     if let Some(sets) = constraint_sets {
         let resource_type = search.types[0].clone();
         search
@@ -382,12 +382,8 @@ fn constraint_condition(
 }
 
 /// Chains and reverse chains read other types: each must be searchable by the token.
-fn check_paths(
-    access: &Access,
-    conditions: &[Condition],
-    patient: Option<&str>,
-) -> Result<(), FhirError> {
-    fn walk(access: &Access, path: &ParamPath, patient: Option<&str>) -> Result<(), FhirError> {
+fn check_paths(access: &Access, conditions: &[Condition]) -> Result<(), FhirError> {
+    fn walk(access: &Access, path: &ParamPath) -> Result<(), FhirError> {
         match path {
             ParamPath::Direct { .. } => Ok(()),
             ParamPath::Chain {
@@ -396,7 +392,7 @@ fn check_paths(
                 for target in target_types {
                     rights(access, target, Op::Search)?;
                 }
-                walk(access, next, patient)
+                walk(access, next)
             }
             ParamPath::Has {
                 resource_type,
@@ -409,12 +405,12 @@ fn check_paths(
                         "_has through {resource_type} is not allowed with granular scopes"
                     )));
                 }
-                walk(access, next, patient)
+                walk(access, next)
             }
         }
     }
     for condition in conditions {
-        walk(access, &condition.path, patient)?;
+        walk(access, &condition.path)?;
     }
     Ok(())
 }

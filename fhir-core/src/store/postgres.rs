@@ -765,21 +765,6 @@ async fn apply_inner(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn numbers_that_jsonb_would_rewrite_are_detected() {
-        use super::jsonb_keeps_numbers;
-        assert!(jsonb_keeps_numbers(
-            r#"{"a":1.50,"b":"1E5 -0","c":-0.5,"d":[10,-1]}"#
-        ));
-        assert!(!jsonb_keeps_numbers(r#"{"a":1E-22}"#));
-        assert!(!jsonb_keeps_numbers(r#"{"a":[1,-0]}"#));
-        assert!(!jsonb_keeps_numbers(r#"{"a":-0.00}"#));
-        assert!(jsonb_keeps_numbers(r#"{"a":"x\"e"}"#));
-    }
-}
-
 /// Records: each operation is one statement in a transaction that sets the tenant, so
 /// row-level security applies as to resources.
 #[async_trait]
@@ -930,5 +915,20 @@ impl RecordStore for PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_that_jsonb_would_rewrite_are_detected() {
+        use super::jsonb_keeps_numbers;
+        assert!(jsonb_keeps_numbers(
+            r#"{"a":1.50,"b":"1E5 -0","c":-0.5,"d":[10,-1]}"#
+        ));
+        assert!(!jsonb_keeps_numbers(r#"{"a":1E-22}"#));
+        assert!(!jsonb_keeps_numbers(r#"{"a":[1,-0]}"#));
+        assert!(!jsonb_keeps_numbers(r#"{"a":-0.00}"#));
+        assert!(jsonb_keeps_numbers(r#"{"a":"x\"e"}"#));
     }
 }
