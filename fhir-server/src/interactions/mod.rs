@@ -157,6 +157,47 @@ pub fn resource_issues(request: &FhirRequest, resource: &Value) -> Vec<Issue> {
     if resource["resourceType"] == "SearchParameter" && issues.is_empty() {
         issues.extend(search_parameter_issues(request, resource));
     }
+    issues.extend(foreign_tenant_references(request, resource));
+    issues
+}
+
+/// References to another tenant of this server (absolute URLs under our origin that are not
+/// this tenant's base) are refused: tenants are separate clinics, and a relative reference
+/// always stays in its own tenant.
+fn foreign_tenant_references(request: &FhirRequest, resource: &Value) -> Vec<Issue> {
+    let tenant_path = if request.tenant == fhir_core::store::DEFAULT_TENANT {
+        "/fhir".to_owned()
+    } else {
+        format!("/t/{}/fhir", request.tenant)
+    };
+    let Some(origin) = request.base.strip_suffix(&tenant_path) else {
+        return Vec::new();
+    };
+    let own = format!("{}/", request.base);
+    let mut issues = Vec::new();
+    let mut stack = vec![resource];
+    // Iterative: resources nest deeply (contained, Questionnaire items).
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(object) => {
+                if let Some(Value::String(reference)) = object.get("reference")
+                    && let Some(path) = reference.strip_prefix(origin)
+                    && (path.starts_with("/t/") || path.starts_with("/fhir/"))
+                    && !reference.starts_with(&own)
+                {
+                    issues.push(Issue::error(
+                        "invalid",
+                        format!(
+                            "the reference '{reference}' points to another tenant of this server"
+                        ),
+                    ));
+                }
+                stack.extend(object.values());
+            }
+            Value::Array(items) => stack.extend(items.iter()),
+            _ => {}
+        }
+    }
     issues
 }
 

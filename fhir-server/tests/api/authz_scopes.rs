@@ -17,6 +17,7 @@ crate::on_both_backends!(
     receptionists_see_demographics_and_schedules_not_clinical_data,
     clinicians_and_admins_by_the_role_matrix,
     backend_services_are_held_to_their_system_scopes,
+    attack_14_references_to_another_tenant_are_refused_on_write,
 );
 
 async fn attack_12_granular_scopes_return_only_the_granted_categories(backend: Backend) {
@@ -303,4 +304,49 @@ async fn backend_services_are_held_to_their_system_scopes(backend: Backend) {
     // user/ and patient/ scopes mean nothing without a user.
     let token = app.backend_token("user/*.cruds patient/*.cruds").await;
     expect_outcome(app.get(&token, "/Observation").await, 403).await;
+}
+
+
+async fn attack_14_references_to_another_tenant_are_refused_on_write(backend: Backend) {
+    let app = AuthApp::spawn(backend).await;
+    app.clinic().await;
+    app.app.store.create_tenant("other").await.unwrap();
+    let versions = app.version_count().await;
+    for reference in [
+        format!("{}/t/other/fhir/Patient/pa", app.app.origin),
+        format!("{}/fhir/Patient/pa", app.app.origin).replace("/fhir/", "/t/default2/fhir/"),
+    ] {
+        let mut resource = observation("x", "pa", "laboratory", None);
+        resource["subject"]["reference"] = json!(reference);
+        let response = app
+            .send(&app.system, Method::PUT, "/Observation/x", Some(&resource))
+            .await;
+        expect_outcome(response, 422).await;
+    }
+    // The tenant's own absolute base is fine; a relative reference stays in its tenant and
+    // does not resolve to another's.
+    let mut resource = observation("y", "pa", "laboratory", None);
+    resource["subject"]["reference"] = json!(format!("{}/Patient/pa", app.app.base));
+    assert_eq!(
+        app.send(&app.system, Method::PUT, "/Observation/y", Some(&resource))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(app.version_count().await, versions + 1);
+    let other_base = format!("{}/t/other/fhir", app.app.origin);
+    let token = app
+        .mint("system/*.cruds", None, None, "other", &other_base)
+        .await;
+    let response = app
+        .app
+        .client
+        .get(format!(
+            "{other_base}/Observation?subject=Patient/pa&_include=Observation:subject"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body(response).await["total"], 0);
 }
