@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 cargo build --release -p fhir-server
 data=$(mktemp -d)
 port=${FHIR_BENCH_PORT:-18090}
-RUST_LOG=warn ./target/release/fhir-server serve --data-dir "$data" --listen "127.0.0.1:$port" &
+FHIR_AUTH=off RUST_LOG=warn ./target/release/fhir-server serve --data-dir "$data" --listen "127.0.0.1:$port" &
 server=$!
 trap 'kill $server; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.05; done
