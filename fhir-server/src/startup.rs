@@ -132,9 +132,15 @@ impl Application {
     ) -> Result<(), StartupError> {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, backend = self.store.backend(), "fhir-server listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // The peer address reaches handlers as `ConnectInfo` (rate limits of the authorization
+        // server are per client IP).
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         self.follower.abort();
         self.store.close().await;
         tracing::info!("fhir-server stopped");

@@ -306,7 +306,6 @@ async fn backend_services_are_held_to_their_system_scopes(backend: Backend) {
     expect_outcome(app.get(&token, "/Observation").await, 403).await;
 }
 
-
 async fn attack_14_references_to_another_tenant_are_refused_on_write(backend: Backend) {
     let app = AuthApp::spawn(backend).await;
     app.clinic().await;

@@ -21,6 +21,7 @@ mod metadata;
 mod patch;
 mod process;
 mod roundtrip;
+mod smart_clients;
 mod tenants;
 
 mod search_bad_input;
