@@ -11,6 +11,7 @@
 //! so it lives in the same database as the resources, per tenant.
 
 pub mod clients;
+pub mod granular;
 pub mod http;
 pub mod jose;
 pub mod keys;
