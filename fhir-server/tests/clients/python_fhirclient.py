@@ -90,7 +90,7 @@ def code_flow(base, client_id, redirect_uri, username, password, patient_id):
                 break
             response = browser.get(location, allow_redirects=False)
         elif response.status_code == 200:
-            response = submit_first_form(browser, response.url, response.text, {})
+            response = submit_first_form(browser, response.url, response.text, {"decision": "approve"})
         else:
             raise SystemExit(f"FAILED: unexpected {response.status_code}: {response.text[:500]}")
     location = response.headers.get("location", "")
