@@ -86,6 +86,7 @@ struct Inner {
     store: Arc<dyn ResourceStore>,
     keys: keys::Keys,
     settings: Settings,
+    limiter: http::ratelimit::RateLimiter,
 }
 
 impl AuthServer {
@@ -96,6 +97,7 @@ impl AuthServer {
                 store,
                 keys: keys::Keys::default(),
                 settings,
+                limiter: http::ratelimit::RateLimiter::default(),
             }),
         }
     }
@@ -113,5 +115,10 @@ impl AuthServer {
     /// Lifetimes and limits.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The limiter of failed logins and token requests.
+    pub fn limiter(&self) -> &http::ratelimit::RateLimiter {
+        &self.inner.limiter
     }
 }
