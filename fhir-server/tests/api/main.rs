@@ -14,6 +14,8 @@ mod crud;
 mod formats;
 mod history;
 mod metadata;
+mod oauth_flow;
+mod oauth_helpers;
 mod patch;
 mod process;
 mod roundtrip;
