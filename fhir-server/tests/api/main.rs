@@ -14,6 +14,7 @@ mod crud;
 mod formats;
 mod history;
 mod metadata;
+mod oauth_attacks;
 mod oauth_flow;
 mod oauth_helpers;
 mod patch;
