@@ -15,6 +15,7 @@ mod formats;
 mod history;
 mod metadata;
 mod oauth_attacks;
+mod oauth_bad_input;
 mod oauth_flow;
 mod oauth_helpers;
 mod patch;
