@@ -45,13 +45,13 @@ pub(super) async fn admin(request: &AuthRequest<'_>, rest: &str) -> Response {
     match result {
         Ok(response) => response,
         Err(Failure::Auth(error)) => api_auth_error(error),
-        Err(Failure::Response(response)) => response,
+        Err(Failure::Status(status, message)) => api_error(status, message),
     }
 }
 
 enum Failure {
     Auth(AuthError),
-    Response(Response),
+    Status(StatusCode, String),
 }
 
 impl From<AuthError> for Failure {
@@ -81,7 +81,9 @@ fn user_json(user: &User) -> Value {
 }
 
 fn body(request: &AuthRequest<'_>) -> Result<Value, Failure> {
-    request.json().map_err(Failure::Response)
+    request
+        .json()
+        .map_err(|(status, message)| Failure::Status(status, message))
 }
 
 async fn list_clients(request: &AuthRequest<'_>) -> Result<Response, Failure> {

@@ -34,7 +34,7 @@ pub(super) async fn launch(request: &AuthRequest<'_>) -> Response {
     }
     let body = match request.json() {
         Ok(body) => body,
-        Err(response) => return response,
+        Err((status, message)) => return api_error(status, message),
     };
     let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
     let Some(patient) = text("patient") else {

@@ -89,21 +89,21 @@ impl AuthRequest<'_> {
         Params::parse(&self.body)
     }
 
-    /// The JSON body, refusing other content types.
-    pub fn json(&self) -> Result<Value, Response> {
+    /// The JSON body, refusing other content types: the error is a status and a message.
+    pub fn json(&self) -> Result<Value, (StatusCode, String)> {
         let is_json = self
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         if !is_json {
-            return Err(errors::api_error(
+            return Err((
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "the body must be application/json",
+                "the body must be application/json".into(),
             ));
         }
         serde_json::from_slice(&self.body)
-            .map_err(|e| errors::api_error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
     }
 
     /// The bearer token of `Authorization: Bearer …`.
