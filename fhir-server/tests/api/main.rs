@@ -18,6 +18,7 @@ mod oauth_attacks;
 mod oauth_bad_input;
 mod oauth_flow;
 mod oauth_helpers;
+mod oauth_openid;
 mod patch;
 mod process;
 mod roundtrip;
