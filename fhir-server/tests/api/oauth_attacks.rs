@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use smart_auth::Role;
 use smart_auth::clients::ClientKind;
 
-use crate::helpers::{Backend, TestApp, header};
+use crate::helpers::{Backend, Options, TestApp, header};
 use crate::oauth_flow::staff_token;
 use crate::oauth_helpers::*;
 
@@ -25,6 +25,7 @@ crate::on_both_backends!(
     attack_23_client_assertion_replay_far_exp_wrong_aud_and_jku_are_refused,
     attack_24_failed_logins_and_token_requests_are_limited_and_lock_out,
     attack_25_csrf_is_checked_and_the_session_id_changes_at_login,
+    attack_25_session_cookie_is_secure_behind_an_https_base,
     attack_26_introspecting_another_clients_or_tenants_token_is_inactive,
 );
 
@@ -723,4 +724,28 @@ async fn attack_26_introspecting_another_clients_or_tenants_token_is_inactive(ba
     )
     .await;
     expect_oauth_error(response, &[401], Some("invalid_client")).await;
+}
+
+async fn attack_25_session_cookie_is_secure_behind_an_https_base(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            auth: true,
+            base_url: Some("https://fhir.example".into()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = register(&app, "default", ClientKind::Public, SCOPE).await;
+    let mut flow = Flow::new(&app.base, &client.client_id, SCOPE);
+    flow.aud = "https://fhir.example/fhir".into();
+    let params = flow.params();
+    let response = flow.authorize_with(&params).await;
+    assert_eq!(response.status(), 200);
+    let cookie = header(&response, "set-cookie");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/fhir"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let page = response.text().await.unwrap();
+    assert!(page.contains("action=\"https://fhir.example/fhir/auth/login\""));
 }

@@ -305,3 +305,32 @@ pub(crate) fn json(body: impl serde::Serialize) -> Response {
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_queries_are_appended_and_encoded() {
+        assert_eq!(
+            with_query("https://a.example/cb", &[("code", "x y"), ("state", "a&b")]),
+            "https://a.example/cb?code=x+y&state=a%26b"
+        );
+        assert_eq!(
+            with_query("https://a.example/cb?app=1", &[("code", "c")]),
+            "https://a.example/cb?app=1&code=c"
+        );
+    }
+
+    #[test]
+    fn parameters_refuse_repeats_and_oversized_values() {
+        assert!(Params::parse(b"a=1&b=2").unwrap().unique().is_ok());
+        assert!(Params::parse(b"a=1&a=1").unwrap().unique().is_err());
+        let long = format!("a={}", "x".repeat(MAX_PARAM_BYTES + 1));
+        assert!(Params::parse(long.as_bytes()).is_err());
+        let params = Params::parse(b"scope=a&scope=b&empty=").unwrap();
+        assert_eq!(params.all("scope"), ["a", "b"]);
+        assert!(params.required("empty").is_err());
+        assert!(params.required("missing").is_err());
+    }
+}

@@ -40,8 +40,10 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
+        // No `form-action`: browsers apply it to the redirect that follows the consent form,
+        // which goes to the app's (other-origin) redirect URI.
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ),
     );
     headers.insert(
