@@ -87,6 +87,7 @@ struct Inner {
     store: Arc<dyn ResourceStore>,
     keys: keys::Keys,
     settings: Settings,
+    limiter: http::ratelimit::RateLimiter,
 }
 
 impl AuthServer {
@@ -97,6 +98,7 @@ impl AuthServer {
                 store,
                 keys: keys::Keys::default(),
                 settings,
+                limiter: http::ratelimit::RateLimiter::default(),
             }),
         }
     }
@@ -114,5 +116,10 @@ impl AuthServer {
     /// Lifetimes and limits.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The limiter of failed logins and token requests.
+    pub fn limiter(&self) -> &http::ratelimit::RateLimiter {
+        &self.inner.limiter
     }
 }

@@ -91,7 +91,7 @@ pub fn capabilities(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
             resource
         })
         .collect();
-    let statement = json!({
+    let mut statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": started_at(),
@@ -107,5 +107,8 @@ pub fn capabilities(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
             "interaction": SYSTEM_INTERACTIONS.iter().map(|code| json!({ "code": code })).collect::<Vec<_>>(),
         }],
     });
+    if request.state.auth().is_some() {
+        statement["rest"][0]["security"] = smart_auth::http::capability_security(&request.base);
+    }
     Ok(FhirResponse::new(StatusCode::OK, Body::Resource(statement)))
 }
