@@ -68,7 +68,9 @@ pub fn offered(requested: &str, client: &Client, user: &User) -> Scopes {
         resources: requested
             .resources
             .into_iter()
-            .filter(|r| covered(r, &max) && role_can_use(user.role, r))
+            .filter(|r| {
+                covered(r, &max) && role_can_use(user.role, r) && crate::granular::enforceable(r)
+            })
             .collect(),
         others: requested
             .others

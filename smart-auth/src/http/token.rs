@@ -346,7 +346,11 @@ async fn client_credentials(request: &AuthRequest<'_>, form: &Params) -> Result<
         resources: asked
             .resources
             .into_iter()
-            .filter(|r| r.context == Context::System && super::consent::covered(r, &max))
+            .filter(|r| {
+                r.context == Context::System
+                    && super::consent::covered(r, &max)
+                    && crate::granular::enforceable(r)
+            })
             .collect(),
         others: Vec::new(),
         unknown: Vec::new(),
