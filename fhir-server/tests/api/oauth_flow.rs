@@ -578,6 +578,29 @@ async fn admin_api_manages_clients_users_and_keys(backend: Backend) {
             .iter()
             .any(|c| c["client_id"] == id)
     );
+    // A token of the client, then the client deleted: the token ends with it.
+    let client_token = {
+        let now = fhir_core::time::now_millis();
+        let grant = smart_auth::Grant {
+            id: smart_auth::jose::random_token(16),
+            client_id: id.to_owned(),
+            user: None,
+            scope: "system/*.rs".into(),
+            patient: None,
+            encounter: None,
+            created_at: now,
+            expires_at: now + 600_000,
+            refresh_sha256: None,
+            session: None,
+        };
+        let auth = auth_server(&app);
+        auth.save_grant("default", &grant).await.unwrap();
+        auth.issue_access_token("default", &app.base, &grant, 600)
+            .await
+            .unwrap()
+            .0
+    };
+    assert_ne!(read_with(&app, &app.base, &client_token).await.0, 401);
     let response = app
         .client
         .delete(url(&format!("clients/{id}")))
@@ -586,6 +609,7 @@ async fn admin_api_manages_clients_users_and_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
+    assert_eq!(read_with(&app, &app.base, &client_token).await.0, 401);
     let response = app
         .client
         .post(url("users"))
