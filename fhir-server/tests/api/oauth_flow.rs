@@ -85,6 +85,14 @@ async fn discovery_documents_are_public_json_with_the_implemented_capabilities(b
         .unwrap();
     assert!(jwks["keys"][0]["kid"].is_string());
     assert!(jwks["keys"][0].get("d").is_none());
+    let style = app
+        .client
+        .get(format!("{}/auth/style.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(style.status(), 200);
+    assert!(style.json::<Value>().await.unwrap()["color_background"].is_string());
     let metadata: Value = app
         .client
         .get(format!("{}/metadata", app.base))

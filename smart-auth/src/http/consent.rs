@@ -291,3 +291,56 @@ pub(super) async fn patient_exists(request: &AuthRequest<'_>, id: &str) -> Resul
         .await?
         .is_some_and(|stored| !stored.deleted))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::ClientKind;
+
+    fn client(scope: &str) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "App".into(),
+            kind: ClientKind::Public,
+            redirect_uris: Vec::new(),
+            scope: scope.into(),
+            secret_sha256: None,
+            jwks: None,
+            jwks_uri: None,
+            created_at: 0,
+        }
+    }
+
+    fn user(role: Role) -> User {
+        User {
+            id: "u".into(),
+            username: "u".into(),
+            password_hash: String::new(),
+            role,
+            fhir_user: None,
+            failed_logins: 0,
+            locked_until: 0,
+            credentials_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn offered_is_requested_within_the_client_and_the_role() {
+        let client = client("openid launch/patient patient/*.rs user/*.cruds system/*.rs");
+        let requested = "openid offline_access patient/Observation.rs patient/*.cruds \
+                         user/Observation.rs user/Patient.r system/Patient.rs made/up";
+        let offered = offered(requested, &client, &user(Role::Receptionist));
+        // offline_access: not registered; patient/*.cruds: more than registered; system/: never
+        // for users; Observation: not for a receptionist; made/up: unknown.
+        assert_eq!(offered.to_string(), "openid user/Patient.r");
+        let offered = offered_for_clinician(&client, requested);
+        assert_eq!(
+            offered.to_string(),
+            "openid patient/Observation.rs user/Observation.rs user/Patient.r"
+        );
+    }
+
+    fn offered_for_clinician(client: &Client, requested: &str) -> Scopes {
+        offered(requested, client, &user(Role::Clinician))
+    }
+}
