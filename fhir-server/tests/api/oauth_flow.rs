@@ -516,7 +516,11 @@ async fn staff_standalone_launch_picks_a_patient(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(consent.contains("name=\"patient\""), "a patient picker");
+    assert!(
+        consent.contains("<select name=\"patient\""),
+        "a patient picker"
+    );
+    assert!(consent.contains("<option value=\"p9\">Lovelace, Ada (1990-04-01) - p9</option>"));
     assert!(
         !consent.contains("system/"),
         "system/ scopes are never offered to users"

@@ -104,9 +104,9 @@ pub(super) async fn consent_page(
         ));
     }
     let picker = if needs_picker(pending, user, &offered) {
-        "<label>Patient id <input type=\"text\" name=\"patient\" required></label>"
+        patient_picker(request).await
     } else {
-        ""
+        String::new()
     };
     let (status, error) = match error {
         Some((status, text)) => (status, format!("<p class=\"error\">{}</p>", escape(text))),
@@ -124,6 +124,61 @@ pub(super) async fn consent_page(
         super::login::logout_form(request, csrf),
     );
     page(status, "Allow access?", &body)
+}
+
+/// The most patients the picker lists.
+const PICKER_SIZE: usize = 50;
+
+/// The patient picker: a select of the most recently changed patients (at most
+/// [`PICKER_SIZE`]), or a text field for an id when there are none to list or the list fails.
+async fn patient_picker(request: &AuthRequest<'_>) -> String {
+    let text_field =
+        "<label>Patient id <input type=\"text\" name=\"patient\" required></label>".to_owned();
+    let query = fhir_core::store::HistoryQuery {
+        resource_type: Some("Patient".into()),
+        count: PICKER_SIZE * 4,
+        ..Default::default()
+    };
+    let Ok(page) = request.server.store().history(request.tenant, &query).await else {
+        return text_field;
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut options = String::new();
+    let mut listed = 0;
+    // Newest version first: the first one seen of each id is its current state.
+    for version in page.entries {
+        if !seen.insert(version.id.clone()) || version.deleted {
+            continue;
+        }
+        options.push_str(&format!(
+            "<option value=\"{}\">{}</option>",
+            escape(&version.id),
+            escape(&patient_label(&version.id, &version.body))
+        ));
+        listed += 1;
+        if listed == PICKER_SIZE {
+            break;
+        }
+    }
+    if listed == 0 {
+        return text_field;
+    }
+    format!("<label>Patient <select name=\"patient\" required>{options}</select></label>")
+}
+
+/// "Family, Given (birth date) – id" of a Patient's JSON.
+fn patient_label(id: &str, body: &str) -> String {
+    let Ok(patient) = serde_json::from_str::<serde_json::Value>(body) else {
+        return id.to_owned();
+    };
+    let name = &patient["name"][0];
+    let family = name["family"].as_str().unwrap_or_default();
+    let given: Vec<&str> = name["given"]
+        .as_array()
+        .map(|g| g.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let birth = patient["birthDate"].as_str().unwrap_or_default();
+    format!("{family}, {} ({birth}) - {id}", given.join(" "))
 }
 
 /// `POST [base]/auth/consent`.
