@@ -29,6 +29,9 @@ pub struct Session {
     pub user: Option<String>,
     /// When it ends.
     pub expires_at: i64,
+    /// The user's credentials epoch at login: a password change ends the single sign-on.
+    #[serde(default)]
+    pub epoch: u32,
 }
 
 /// The store key of a session id.
@@ -104,6 +107,21 @@ pub async fn alive(server: &crate::AuthServer, tenant: &str, key: &str) -> Resul
         .record_get(tenant, KIND, key)
         .await?
         .is_some())
+}
+
+/// Writes a changed session under its key (same expiry).
+pub async fn save(
+    request: &AuthRequest<'_>,
+    key: &str,
+    session: &Session,
+) -> Result<(), AuthError> {
+    let value = serde_json::to_string(session).map_err(|e| AuthError::Internal(e.to_string()))?;
+    request
+        .server
+        .store()
+        .record_put(request.tenant, KIND, key, &value, session.expires_at)
+        .await?;
+    Ok(())
 }
 
 /// Ends a session.
