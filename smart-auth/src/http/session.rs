@@ -2,7 +2,8 @@
 //! `SameSite=Lax` cookie (`Secure` on https) scoped to the tenant's base path; the store keeps
 //! the session under the SHA-256 of the id, so a leaked database does not hold live cookies.
 //! Each session has its own CSRF token, checked on every form post. Login replaces the
-//! pre-login session with a new one (no session fixation).
+//! pre-login session with a new one (no session fixation). A signed-in session is reused by the
+//! next authorization of the same browser (single sign-on) until logout or a password change.
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
