@@ -714,6 +714,12 @@ async fn attack_25_csrf_is_checked_and_the_session_id_changes_at_login(backend: 
     let location = header(&response, "location");
     assert_eq!(query_param(&location, "state"), Some(flow.state.clone()));
     assert!(query_param(&location, "code").is_some());
+    // The same consent again: answered once only.
+    let response = flow
+        .approve(&consent, &["launch/patient", "patient/*.rs"], None)
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(header(&response, "location").is_empty());
 }
 
 async fn attack_26_introspecting_another_clients_or_tenants_token_is_inactive(backend: Backend) {

@@ -300,6 +300,17 @@ async fn decide(request: &AuthRequest<'_>, form: &Params) -> Result<Response, Au
         )
         .await);
     }
+    // The request is answered once: a second submission of the form (or a race) finds nothing.
+    if store
+        .record_take(request.tenant, PENDING_KIND, &pending_key)
+        .await?
+        .is_none()
+    {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "This authorization request was already answered.",
+        ));
+    }
     let code = random_token(32);
     let record = CodeRecord {
         client_id: client.client_id.clone(),
@@ -322,9 +333,6 @@ async fn decide(request: &AuthRequest<'_>, form: &Params) -> Result<Response, Au
             &value,
             expires_at,
         )
-        .await?;
-    store
-        .record_delete(request.tenant, PENDING_KIND, &pending_key)
         .await?;
     Ok(redirect_with(&[("code", code.as_str())]))
 }
