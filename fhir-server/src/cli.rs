@@ -279,6 +279,14 @@ async fn user(config: &Config, action: UserAction) -> Result<(), String> {
                 smart_auth::users::set_password(auth.store(), &tenant, &name, &password)
                     .await
                     .map_err(|e| e.to_string())?;
+                auth.revoke_grants_where(&tenant, |grant| {
+                    grant
+                        .user
+                        .as_ref()
+                        .is_some_and(|user| user.username == name)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
                 println!("password of {name} changed");
                 if generated {
                     println!("password (shown once): {password}");

@@ -5,7 +5,9 @@
 //! - [`users`], [`clients`]: the tenant's users (argon2id) and registered apps;
 //! - [`keys`]: the tenant's RSA signing keys (stored, rotatable, published as a JWKS);
 //! - [`tokens`]: grants (refresh families), access tokens, and [`AuthServer::verify_access_token`];
-//! - [`jose`]: JWS over aws-lc with pinned algorithms.
+//! - [`jose`]: JWS over aws-lc with pinned algorithms;
+//! - [`http`]: the endpoints (discovery, authorize, login, consent, token, introspect, revoke,
+//!   launch, logout, admin), their pages, sessions and rate limiter.
 //!
 //! Everything is stored through `fhir-core`'s [`RecordStore`](fhir_core::store::RecordStore),
 //! so it lives in the same database as the resources, per tenant.

@@ -141,6 +141,26 @@ impl AuthServer {
         Ok(self.store().record_delete(tenant, KIND, id).await?)
     }
 
+    /// Revokes every grant that `matches` (a deleted client, a user whose password changed):
+    /// returns how many.
+    pub async fn revoke_grants_where(
+        &self,
+        tenant: &str,
+        matches: impl Fn(&Grant) -> bool,
+    ) -> Result<usize, AuthError> {
+        let mut revoked = 0;
+        for (id, value) in self.store().record_list(tenant, KIND).await? {
+            // A record that does not parse is left alone: it cannot verify a token anyway.
+            let Ok(grant) = serde_json::from_str::<Grant>(&value) else {
+                continue;
+            };
+            if matches(&grant) && self.revoke_grant(tenant, &id).await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Issues an access token for a grant, valid `lifetime_secs` (never past the grant's end).
     /// `base` is the tenant's FHIR base: the token's issuer and audience.
     pub async fn issue_access_token(

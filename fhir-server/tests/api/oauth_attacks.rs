@@ -456,6 +456,10 @@ async fn attack_22_refresh_refused_after_password_change_or_logout(backend: Back
     )
     .await;
     expect_oauth_error(response, &[400], Some("invalid_grant")).await;
+    // The browser's sign-on ended with the old password: the login page again.
+    let params = flow.params();
+    let page = flow.authorize_with(&params).await.text().await.unwrap();
+    assert!(page.contains("<title>Sign in</title>"), "{page}");
     // Logout ends online_access.
     let mut flow = Flow::new(&app.base, &client.client_id, scope);
     let tokens = flow.tokens(&client, "pat").await;
@@ -488,6 +492,47 @@ async fn attack_22_refresh_refused_after_password_change_or_logout(backend: Back
     assert_eq!(response.status(), 200);
     let response = refresh(&flow.http, &app.base, &client, &second, None).await;
     expect_oauth_error(response, &[400], Some("invalid_grant")).await;
+    // Two apps in one signed-in browser: the second goes straight to consent, in the same
+    // session, and one logout ends the online grants of both.
+    let mut first_app = Flow::new(&app.base, &client.client_id, scope);
+    let first_tokens = first_app.tokens(&client, "pat").await;
+    let mut second_app = Flow::new(&app.base, &client.client_id, scope);
+    second_app.browser.cookie = first_app.browser.cookie.clone();
+    let params = second_app.params();
+    let consent = second_app
+        .authorize_with(&params)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("Allow access?"), "{consent}");
+    assert_eq!(
+        second_app.browser.cookie, first_app.browser.cookie,
+        "the same session"
+    );
+    let response = second_app
+        .approve(&consent, &scope.split(' ').collect::<Vec<_>>(), None)
+        .await;
+    let code = query_param(&header(&response, "location"), "code").unwrap();
+    let second_tokens: Value = second_app
+        .exchange(&code, &client)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&consent);
+    assert_eq!(
+        second_app
+            .post_form("/auth/logout", &[("csrf", &csrf)])
+            .await
+            .status(),
+        200
+    );
+    for tokens in [first_tokens, second_tokens] {
+        let token = tokens["refresh_token"].as_str().unwrap();
+        let response = refresh(&flow.http, &app.base, &client, token, None).await;
+        expect_oauth_error(response, &[400], Some("invalid_grant")).await;
+    }
 }
 
 async fn attack_23_client_assertion_replay_far_exp_wrong_aud_and_jku_are_refused(backend: Backend) {
@@ -669,6 +714,12 @@ async fn attack_25_csrf_is_checked_and_the_session_id_changes_at_login(backend: 
     let location = header(&response, "location");
     assert_eq!(query_param(&location, "state"), Some(flow.state.clone()));
     assert!(query_param(&location, "code").is_some());
+    // The same consent again: answered once only.
+    let response = flow
+        .approve(&consent, &["launch/patient", "patient/*.rs"], None)
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(header(&response, "location").is_empty());
 }
 
 async fn attack_26_introspecting_another_clients_or_tenants_token_is_inactive(backend: Backend) {

@@ -368,3 +368,67 @@ async fn unknown_endpoints_and_methods_get_json_errors(backend: Backend) {
         assert!(error["error"].is_string());
     }
 }
+
+/// Odd bytes on every endpoint and method: never a server error, always a body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_endpoint_fails_on_odd_input() {
+    let app = spawn(Backend::Sqlite).await;
+    register(&app, "default", ClientKind::ConfidentialSymmetric, SCOPE).await;
+    let paths = [
+        "/.well-known/smart-configuration",
+        "/.well-known/openid-configuration",
+        "/auth/jwks",
+        "/auth/style.json",
+        "/auth/authorize",
+        "/auth/login",
+        "/auth/consent",
+        "/auth/logout",
+        "/auth/token",
+        "/auth/introspect",
+        "/auth/revoke",
+        "/auth/launch",
+        "/auth/admin/clients",
+        "/auth/admin/users/x/password",
+        "/auth",
+    ];
+    let bodies: [&[u8]; 5] = [
+        b"",
+        b"\xff\xfe\x00=\x00&&==&%zz=%",
+        b"grant_type=authorization_code&code=%00&redirect_uri=%0d%0aLocation:%20x",
+        b"{\"patient\": {\"a\": [1, 2]}}",
+        b"token=a.b.c&token_type_hint=refresh_token",
+    ];
+    let http = no_redirects();
+    for path in paths {
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::POST,
+            reqwest::Method::PUT,
+        ] {
+            for (index, body) in bodies.iter().enumerate() {
+                let content_type = if index == 3 { "application/json" } else { FORM };
+                let response = http
+                    .request(method.clone(), format!("{}{path}?a=%ff&a=%00&x", app.base))
+                    .header("content-type", content_type)
+                    .header(
+                        "cookie",
+                        reqwest::header::HeaderValue::from_bytes(b"smart_session=\xe9\xff; x")
+                            .unwrap(),
+                    )
+                    .header(
+                        "authorization",
+                        reqwest::header::HeaderValue::from_bytes(b"Bearer \xe9.\xff").unwrap(),
+                    )
+                    .body(body.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                assert!(status < 500, "{method} {path}: {status}");
+                assert!(
+                    !response.bytes().await.unwrap().is_empty() || status == 200 || status == 303
+                );
+            }
+        }
+    }
+}

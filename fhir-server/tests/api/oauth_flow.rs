@@ -85,6 +85,14 @@ async fn discovery_documents_are_public_json_with_the_implemented_capabilities(b
         .unwrap();
     assert!(jwks["keys"][0]["kid"].is_string());
     assert!(jwks["keys"][0].get("d").is_none());
+    let style = app
+        .client
+        .get(format!("{}/auth/style.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(style.status(), 200);
+    assert!(style.json::<Value>().await.unwrap()["color_background"].is_string());
     let metadata: Value = app
         .client
         .get(format!("{}/metadata", app.base))
@@ -508,7 +516,11 @@ async fn staff_standalone_launch_picks_a_patient(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(consent.contains("name=\"patient\""), "a patient picker");
+    assert!(
+        consent.contains("<select name=\"patient\""),
+        "a patient picker"
+    );
+    assert!(consent.contains("<option value=\"p9\">Lovelace, Ada (1990-04-01) - p9</option>"));
     assert!(
         !consent.contains("system/"),
         "system/ scopes are never offered to users"
@@ -578,6 +590,29 @@ async fn admin_api_manages_clients_users_and_keys(backend: Backend) {
             .iter()
             .any(|c| c["client_id"] == id)
     );
+    // A token of the client, then the client deleted: the token ends with it.
+    let client_token = {
+        let now = fhir_core::time::now_millis();
+        let grant = smart_auth::Grant {
+            id: smart_auth::jose::random_token(16),
+            client_id: id.to_owned(),
+            user: None,
+            scope: "system/*.rs".into(),
+            patient: None,
+            encounter: None,
+            created_at: now,
+            expires_at: now + 600_000,
+            refresh_sha256: None,
+            session: None,
+        };
+        let auth = auth_server(&app);
+        auth.save_grant("default", &grant).await.unwrap();
+        auth.issue_access_token("default", &app.base, &grant, 600)
+            .await
+            .unwrap()
+            .0
+    };
+    assert_ne!(read_with(&app, &app.base, &client_token).await.0, 401);
     let response = app
         .client
         .delete(url(&format!("clients/{id}")))
@@ -586,6 +621,7 @@ async fn admin_api_manages_clients_users_and_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
+    assert_eq!(read_with(&app, &app.base, &client_token).await.0, 401);
     let response = app
         .client
         .post(url("users"))

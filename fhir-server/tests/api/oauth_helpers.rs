@@ -313,8 +313,11 @@ impl Flow {
             .extend_pairs(params)
             .finish();
         let response = self
-            .http
-            .get(format!("{}/auth/authorize?{query}", self.base))
+            .browser
+            .with_cookie(
+                self.http
+                    .get(format!("{}/auth/authorize?{query}", self.base)),
+            )
             .send()
             .await
             .expect("authorize");

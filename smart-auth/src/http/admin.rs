@@ -104,6 +104,11 @@ async fn create_client(request: &AuthRequest<'_>) -> Result<Response, Failure> {
 
 async fn delete_client(request: &AuthRequest<'_>, id: &str) -> Result<Response, Failure> {
     if clients::delete(request.server.store(), request.tenant, id).await? {
+        // Its tokens end with it.
+        request
+            .server
+            .revoke_grants_where(request.tenant, |grant| grant.client_id == id)
+            .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(AuthError::NotFound(format!("no client '{id}'")).into())
@@ -142,6 +147,17 @@ async fn set_password(request: &AuthRequest<'_>, name: &str) -> Result<Response,
         return Err(AuthError::Invalid("password is required".into()).into());
     };
     users::set_password(request.server.store(), request.tenant, name, password).await?;
+    // A new password ends the sessions of the old one: every token of the user, not only the
+    // refresh tokens (which the credentials epoch already stops).
+    request
+        .server
+        .revoke_grants_where(request.tenant, |grant| {
+            grant
+                .user
+                .as_ref()
+                .is_some_and(|user| user.username == name)
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

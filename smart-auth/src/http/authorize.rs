@@ -195,11 +195,32 @@ async fn start_login(
         .store()
         .record_put(request.tenant, PENDING_KIND, &key, &value, expires_at)
         .await?;
+    // Single sign-on: a browser already signed in (same user, same password) goes straight to
+    // consent in its session, so that logging out still ends every online grant of it.
+    if let Some((session_key, mut session)) = session::load(request).await?
+        && let Some(username) = session.user.clone()
+        && let Some(user) =
+            crate::users::get(request.server.store(), request.tenant, &username).await?
+        && user.credentials_epoch == session.epoch
+    {
+        session.request = Some(key);
+        session::save(request, &session_key, &session).await?;
+        return Ok(super::consent::consent_page(
+            request,
+            client,
+            pending,
+            &user,
+            &session.csrf,
+            None,
+        )
+        .await);
+    }
     let session = Session {
         csrf: session::new_csrf(),
         request: Some(key),
         user: None,
         expires_at: now_millis() + session::PRE_LOGIN_MILLIS,
+        epoch: 0,
     };
     let (_, cookie) = session::create(request, &session).await?;
     let mut response =

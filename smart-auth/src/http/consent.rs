@@ -106,9 +106,9 @@ pub(super) async fn consent_page(
         ));
     }
     let picker = if needs_picker(pending, user, &offered) {
-        "<label>Patient id <input type=\"text\" name=\"patient\" required></label>"
+        patient_picker(request).await
     } else {
-        ""
+        String::new()
     };
     let (status, error) = match error {
         Some((status, text)) => (status, format!("<p class=\"error\">{}</p>", escape(text))),
@@ -126,6 +126,61 @@ pub(super) async fn consent_page(
         super::login::logout_form(request, csrf),
     );
     page(status, "Allow access?", &body)
+}
+
+/// The most patients the picker lists.
+const PICKER_SIZE: usize = 50;
+
+/// The patient picker: a select of the most recently changed patients (at most
+/// [`PICKER_SIZE`]), or a text field for an id when there are none to list or the list fails.
+async fn patient_picker(request: &AuthRequest<'_>) -> String {
+    let text_field =
+        "<label>Patient id <input type=\"text\" name=\"patient\" required></label>".to_owned();
+    let query = fhir_core::store::HistoryQuery {
+        resource_type: Some("Patient".into()),
+        count: PICKER_SIZE * 4,
+        ..Default::default()
+    };
+    let Ok(page) = request.server.store().history(request.tenant, &query).await else {
+        return text_field;
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut options = String::new();
+    let mut listed = 0;
+    // Newest version first: the first one seen of each id is its current state.
+    for version in page.entries {
+        if !seen.insert(version.id.clone()) || version.deleted {
+            continue;
+        }
+        options.push_str(&format!(
+            "<option value=\"{}\">{}</option>",
+            escape(&version.id),
+            escape(&patient_label(&version.id, &version.body))
+        ));
+        listed += 1;
+        if listed == PICKER_SIZE {
+            break;
+        }
+    }
+    if listed == 0 {
+        return text_field;
+    }
+    format!("<label>Patient <select name=\"patient\" required>{options}</select></label>")
+}
+
+/// "Family, Given (birth date) – id" of a Patient's JSON.
+fn patient_label(id: &str, body: &str) -> String {
+    let Ok(patient) = serde_json::from_str::<serde_json::Value>(body) else {
+        return id.to_owned();
+    };
+    let name = &patient["name"][0];
+    let family = name["family"].as_str().unwrap_or_default();
+    let given: Vec<&str> = name["given"]
+        .as_array()
+        .map(|g| g.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let birth = patient["birthDate"].as_str().unwrap_or_default();
+    format!("{family}, {} ({birth}) - {id}", given.join(" "))
 }
 
 /// `POST [base]/auth/consent`.
@@ -247,6 +302,17 @@ async fn decide(request: &AuthRequest<'_>, form: &Params) -> Result<Response, Au
         )
         .await);
     }
+    // The request is answered once: a second submission of the form (or a race) finds nothing.
+    if store
+        .record_take(request.tenant, PENDING_KIND, &pending_key)
+        .await?
+        .is_none()
+    {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "This authorization request was already answered.",
+        ));
+    }
     let code = random_token(32);
     let record = CodeRecord {
         client_id: client.client_id.clone(),
@@ -270,9 +336,6 @@ async fn decide(request: &AuthRequest<'_>, form: &Params) -> Result<Response, Au
             expires_at,
         )
         .await?;
-    store
-        .record_delete(request.tenant, PENDING_KIND, &pending_key)
-        .await?;
     Ok(redirect_with(&[("code", code.as_str())]))
 }
 
@@ -292,4 +355,57 @@ pub(super) async fn patient_exists(request: &AuthRequest<'_>, id: &str) -> Resul
         .read(request.tenant, "Patient", id)
         .await?
         .is_some_and(|stored| !stored.deleted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::ClientKind;
+
+    fn client(scope: &str) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "App".into(),
+            kind: ClientKind::Public,
+            redirect_uris: Vec::new(),
+            scope: scope.into(),
+            secret_sha256: None,
+            jwks: None,
+            jwks_uri: None,
+            created_at: 0,
+        }
+    }
+
+    fn user(role: Role) -> User {
+        User {
+            id: "u".into(),
+            username: "u".into(),
+            password_hash: String::new(),
+            role,
+            fhir_user: None,
+            failed_logins: 0,
+            locked_until: 0,
+            credentials_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn offered_is_requested_within_the_client_and_the_role() {
+        let client = client("openid launch/patient patient/*.rs user/*.cruds system/*.rs");
+        let requested = "openid offline_access patient/Observation.rs patient/*.cruds \
+                         user/Observation.rs user/Patient.r system/Patient.rs made/up";
+        let offered = offered(requested, &client, &user(Role::Receptionist));
+        // offline_access: not registered; patient/*.cruds: more than registered; system/: never
+        // for users; Observation: not for a receptionist; made/up: unknown.
+        assert_eq!(offered.to_string(), "openid user/Patient.r");
+        let offered = offered_for_clinician(&client, requested);
+        assert_eq!(
+            offered.to_string(),
+            "openid patient/Observation.rs user/Observation.rs user/Patient.r"
+        );
+    }
+
+    fn offered_for_clinician(client: &Client, requested: &str) -> Scopes {
+        offered(requested, client, &user(Role::Clinician))
+    }
 }

@@ -132,6 +132,7 @@ pub(super) async fn login(request: &AuthRequest<'_>) -> Response {
         request: old.request.clone(),
         user: Some(user.username.clone()),
         expires_at: now_millis() + hours * 3600 * 1000,
+        epoch: user.credentials_epoch,
     };
     let cookie = match session::create(request, &new).await {
         Ok((_, cookie)) => cookie,

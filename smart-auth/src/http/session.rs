@@ -2,7 +2,8 @@
 //! `SameSite=Lax` cookie (`Secure` on https) scoped to the tenant's base path; the store keeps
 //! the session under the SHA-256 of the id, so a leaked database does not hold live cookies.
 //! Each session has its own CSRF token, checked on every form post. Login replaces the
-//! pre-login session with a new one (no session fixation).
+//! pre-login session with a new one (no session fixation). A signed-in session is reused by the
+//! next authorization of the same browser (single sign-on) until logout or a password change.
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -29,6 +30,9 @@ pub struct Session {
     pub user: Option<String>,
     /// When it ends.
     pub expires_at: i64,
+    /// The user's credentials epoch at login: a password change ends the single sign-on.
+    #[serde(default)]
+    pub epoch: u32,
 }
 
 /// The store key of a session id.
@@ -104,6 +108,21 @@ pub async fn alive(server: &crate::AuthServer, tenant: &str, key: &str) -> Resul
         .record_get(tenant, KIND, key)
         .await?
         .is_some())
+}
+
+/// Writes a changed session under its key (same expiry).
+pub async fn save(
+    request: &AuthRequest<'_>,
+    key: &str,
+    session: &Session,
+) -> Result<(), AuthError> {
+    let value = serde_json::to_string(session).map_err(|e| AuthError::Internal(e.to_string()))?;
+    request
+        .server
+        .store()
+        .record_put(request.tenant, KIND, key, &value, session.expires_at)
+        .await?;
+    Ok(())
 }
 
 /// Ends a session.
