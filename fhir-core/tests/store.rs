@@ -985,7 +985,7 @@ async fn sqlite_survives_reopen_and_migrations_are_idempotent() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2, "both SQLite migrations, once each");
     let mode: String = sqlx::query("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await
@@ -1023,7 +1023,7 @@ async fn postgres_survives_reopen_and_migrations_are_idempotent() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(applied, 2, "both PostgreSQL migrations, once each");
+    assert_eq!(applied, 3, "the three PostgreSQL migrations, once each");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
