@@ -37,7 +37,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
-use super::records::{self, RecordStore};
+use super::records::{self, RecordStore, key_params};
 use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
 use super::{
     DEFAULT_TENANT, HistoryPage, HistoryQuery, Millis, ResourceStore, StoreError, StoredResource,
@@ -767,6 +767,40 @@ async fn apply_inner(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteDone,
 
 /// Records: each operation is one statement in a transaction that sets the tenant, so
 /// row-level security applies as to resources.
+impl PostgresStore {
+    /// Runs a record statement in a transaction of the tenant (read-only unless `writes`).
+    async fn record_query(
+        &self,
+        tenant: &str,
+        writes: bool,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<PgRow>, StoreError> {
+        let begin = if writes { "BEGIN" } else { "BEGIN READ ONLY" };
+        let mut tx = self.read_tx(tenant, begin).await?;
+        let rows = bind_params(sqlx::query(sql), params)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// Runs a record statement that writes; returns the rows it changed.
+    async fn record_write(
+        &self,
+        tenant: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.read_tx(tenant, "BEGIN").await?;
+        let done = bind_params(sqlx::query(sql), params)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
 #[async_trait]
 impl RecordStore for PostgresStore {
     async fn record_get(
@@ -775,16 +809,15 @@ impl RecordStore for PostgresStore {
         kind: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN READ ONLY").await?;
-        let row = sqlx::query(records::sql::GET)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(now_millis())
-            .fetch_optional(&mut *tx)
+        let rows = self
+            .record_query(
+                tenant,
+                false,
+                records::sql::GET,
+                &key_params(tenant, kind, key, &[Param::Int(now_millis())]),
+            )
             .await?;
-        tx.commit().await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?)
+        Ok(rows.first().map(|row| row.try_get(0)).transpose()?)
     }
 
     async fn record_put(
@@ -795,16 +828,14 @@ impl RecordStore for PostgresStore {
         value: &str,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN").await?;
-        sqlx::query(records::sql::PUT)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(value)
-            .bind(expires_at)
-            .execute(&mut *tx)
+        let params = key_params(
+            tenant,
+            kind,
+            key,
+            &[Param::Text(value.into()), Param::Int(expires_at)],
+        );
+        self.record_write(tenant, records::sql::PUT, &params)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -816,18 +847,20 @@ impl RecordStore for PostgresStore {
         value: &str,
         expires_at: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN").await?;
-        let done = sqlx::query(records::sql::INSERT)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(value)
-            .bind(expires_at)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let params = key_params(
+            tenant,
+            kind,
+            key,
+            &[
+                Param::Text(value.into()),
+                Param::Int(expires_at),
+                Param::Int(now_millis()),
+            ],
+        );
+        Ok(self
+            .record_write(tenant, records::sql::INSERT, &params)
+            .await?
+            == 1)
     }
 
     async fn record_take(
@@ -836,16 +869,11 @@ impl RecordStore for PostgresStore {
         kind: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN").await?;
-        let row = sqlx::query(records::sql::TAKE)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(now_millis())
-            .fetch_optional(&mut *tx)
+        let params = key_params(tenant, kind, key, &[Param::Int(now_millis())]);
+        let rows = self
+            .record_query(tenant, true, records::sql::TAKE, &params)
             .await?;
-        tx.commit().await?;
-        match row {
+        match rows.first() {
             Some(row) if row.try_get::<bool, _>(1)? => Ok(Some(row.try_get(0)?)),
             _ => Ok(None),
         }
@@ -860,32 +888,29 @@ impl RecordStore for PostgresStore {
         value: &str,
         expires_at: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN").await?;
-        let done = sqlx::query(records::sql::REPLACE)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(expected)
-            .bind(value)
-            .bind(expires_at)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let params = key_params(
+            tenant,
+            kind,
+            key,
+            &[
+                Param::Text(expected.into()),
+                Param::Text(value.into()),
+                Param::Int(expires_at),
+                Param::Int(now_millis()),
+            ],
+        );
+        Ok(self
+            .record_write(tenant, records::sql::REPLACE, &params)
+            .await?
+            == 1)
     }
 
     async fn record_delete(&self, tenant: &str, kind: &str, key: &str) -> Result<bool, StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN").await?;
-        let done = sqlx::query(records::sql::DELETE)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let params = key_params(tenant, kind, key, &[Param::Int(now_millis())]);
+        Ok(self
+            .record_write(tenant, records::sql::DELETE, &params)
+            .await?
+            == 1)
     }
 
     async fn record_list(
@@ -893,28 +918,23 @@ impl RecordStore for PostgresStore {
         tenant: &str,
         kind: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN READ ONLY").await?;
-        let rows = sqlx::query(records::sql::LIST)
-            .bind(tenant)
-            .bind(kind)
-            .bind(now_millis())
-            .fetch_all(&mut *tx)
+        let params = [
+            Param::Text(tenant.into()),
+            Param::Text(kind.into()),
+            Param::Int(now_millis()),
+        ];
+        let rows = self
+            .record_query(tenant, false, records::sql::LIST, &params)
             .await?;
-        tx.commit().await?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect()
     }
 
     async fn record_purge_expired(&self, tenant: &str) -> Result<u64, StoreError> {
-        let mut tx = self.read_tx(tenant, "BEGIN").await?;
-        let done = sqlx::query(records::sql::PURGE)
-            .bind(tenant)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        let params = [Param::Text(tenant.into()), Param::Int(now_millis())];
+        self.record_write(tenant, records::sql::PURGE, &params)
+            .await
     }
 }
 

@@ -84,6 +84,23 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn record_purge_expired(&self, tenant: &str) -> Result<u64, StoreError>;
 }
 
+/// `(tenant, kind, key)` followed by `rest`: the parameters of most record statements.
+pub(crate) fn key_params(
+    tenant: &str,
+    kind: &str,
+    key: &str,
+    rest: &[super::common::Param],
+) -> Vec<super::common::Param> {
+    use super::common::Param;
+    let mut params = vec![
+        Param::Text(tenant.to_owned()),
+        Param::Text(kind.to_owned()),
+        Param::Text(key.to_owned()),
+    ];
+    params.extend_from_slice(rest);
+    params
+}
+
 /// The statements, the same text on both backends (`$1` tenant, `$2` kind, `$3` key, then as
 /// documented per statement; `now` is always the last parameter).
 pub(crate) mod sql {

@@ -31,7 +31,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqliteConnection};
 
 use super::common::{self, Head, Param, Plan, VERSION_COLUMNS};
-use super::records::{self, RecordStore};
+use super::records::{self, RecordStore, key_params};
 use super::writer::{BatchExecutor, BatchResult, WriteDone, WriteOp, Writer};
 use super::{
     DEFAULT_TENANT, HistoryPage, HistoryQuery, Millis, ResourceStore, StoreError, StoredResource,
@@ -677,6 +677,44 @@ async fn apply_inner(conn: &mut SqliteConnection, op: &WriteOp) -> Result<WriteD
 
 /// Records: reads on the read pool; each write is one `BEGIN IMMEDIATE` transaction on it, so it
 /// waits (busy timeout) for the group-commit writer instead of failing on a stale snapshot.
+impl SqliteStore {
+    /// Runs a record statement; `writes` runs it in its own immediate transaction.
+    async fn record_query(
+        &self,
+        _tenant: &str,
+        writes: bool,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<SqliteRow>, StoreError> {
+        if !writes {
+            return Ok(bind_params(sqlx::query(sql), params)
+                .fetch_all(&self.read)
+                .await?);
+        }
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = bind_params(sqlx::query(sql), params)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// Runs a record statement that writes; returns the rows it changed.
+    async fn record_write(
+        &self,
+        _tenant: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+        let done = bind_params(sqlx::query(sql), params)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
 #[async_trait]
 impl RecordStore for SqliteStore {
     async fn record_get(
@@ -685,14 +723,15 @@ impl RecordStore for SqliteStore {
         kind: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(records::sql::GET)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(now_millis())
-            .fetch_optional(&self.read)
+        let rows = self
+            .record_query(
+                tenant,
+                false,
+                records::sql::GET,
+                &key_params(tenant, kind, key, &[Param::Int(now_millis())]),
+            )
             .await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?)
+        Ok(rows.first().map(|row| row.try_get(0)).transpose()?)
     }
 
     async fn record_put(
@@ -703,16 +742,14 @@ impl RecordStore for SqliteStore {
         value: &str,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(records::sql::PUT)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(value)
-            .bind(expires_at)
-            .execute(&mut *tx)
+        let params = key_params(
+            tenant,
+            kind,
+            key,
+            &[Param::Text(value.into()), Param::Int(expires_at)],
+        );
+        self.record_write(tenant, records::sql::PUT, &params)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -724,18 +761,20 @@ impl RecordStore for SqliteStore {
         value: &str,
         expires_at: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(records::sql::INSERT)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(value)
-            .bind(expires_at)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let params = key_params(
+            tenant,
+            kind,
+            key,
+            &[
+                Param::Text(value.into()),
+                Param::Int(expires_at),
+                Param::Int(now_millis()),
+            ],
+        );
+        Ok(self
+            .record_write(tenant, records::sql::INSERT, &params)
+            .await?
+            == 1)
     }
 
     async fn record_take(
@@ -744,16 +783,11 @@ impl RecordStore for SqliteStore {
         kind: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(records::sql::TAKE)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(now_millis())
-            .fetch_optional(&mut *tx)
+        let params = key_params(tenant, kind, key, &[Param::Int(now_millis())]);
+        let rows = self
+            .record_query(tenant, true, records::sql::TAKE, &params)
             .await?;
-        tx.commit().await?;
-        match row {
+        match rows.first() {
             Some(row) if row.try_get::<bool, _>(1)? => Ok(Some(row.try_get(0)?)),
             _ => Ok(None),
         }
@@ -768,32 +802,29 @@ impl RecordStore for SqliteStore {
         value: &str,
         expires_at: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(records::sql::REPLACE)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(expected)
-            .bind(value)
-            .bind(expires_at)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let params = key_params(
+            tenant,
+            kind,
+            key,
+            &[
+                Param::Text(expected.into()),
+                Param::Text(value.into()),
+                Param::Int(expires_at),
+                Param::Int(now_millis()),
+            ],
+        );
+        Ok(self
+            .record_write(tenant, records::sql::REPLACE, &params)
+            .await?
+            == 1)
     }
 
     async fn record_delete(&self, tenant: &str, kind: &str, key: &str) -> Result<bool, StoreError> {
-        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(records::sql::DELETE)
-            .bind(tenant)
-            .bind(kind)
-            .bind(key)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let params = key_params(tenant, kind, key, &[Param::Int(now_millis())]);
+        Ok(self
+            .record_write(tenant, records::sql::DELETE, &params)
+            .await?
+            == 1)
     }
 
     async fn record_list(
@@ -801,11 +832,13 @@ impl RecordStore for SqliteStore {
         tenant: &str,
         kind: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(records::sql::LIST)
-            .bind(tenant)
-            .bind(kind)
-            .bind(now_millis())
-            .fetch_all(&self.read)
+        let params = [
+            Param::Text(tenant.into()),
+            Param::Text(kind.into()),
+            Param::Int(now_millis()),
+        ];
+        let rows = self
+            .record_query(tenant, false, records::sql::LIST, &params)
             .await?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -813,13 +846,8 @@ impl RecordStore for SqliteStore {
     }
 
     async fn record_purge_expired(&self, tenant: &str) -> Result<u64, StoreError> {
-        let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(records::sql::PURGE)
-            .bind(tenant)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        let params = [Param::Text(tenant.into()), Param::Int(now_millis())];
+        self.record_write(tenant, records::sql::PURGE, &params)
+            .await
     }
 }
