@@ -200,9 +200,7 @@ fn entry(request: &FhirRequest, stored: &StoredResource) -> Result<Value, FhirEr
         json!(format!("{}/{type_and_id}", request.base)),
     );
     if !stored.deleted {
-        let resource = fhir_core::json::parse(stored.body.as_bytes()).map_err(|e| {
-            FhirError::Internal(format!("stored resource is not valid JSON: {}", e.message))
-        })?;
+        let resource = super::parse_stored(&stored.body)?;
         entry.insert("resource".into(), resource);
     }
     entry.insert("request".into(), json!({ "method": method, "url": url }));

@@ -75,6 +75,13 @@ pub async fn run(
     }
 }
 
+/// A stored body as JSON (stored bodies are always valid JSON: failing is a 500).
+pub fn parse_stored(body: &str) -> Result<Value, FhirError> {
+    fhir_core::json::parse(body.as_bytes()).map_err(|e| {
+        FhirError::Internal(format!("stored resource is not valid JSON: {}", e.message))
+    })
+}
+
 /// Parses the body in its declared format (JSON or XML), unvalidated: 415 for another format,
 /// 400 for an empty or unparseable body.
 pub fn parse_body(request: &FhirRequest) -> Result<Value, FhirError> {

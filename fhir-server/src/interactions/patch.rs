@@ -123,8 +123,7 @@ pub fn apply(
     current: &StoredResource,
     document: &PatchDocument,
 ) -> Result<Value, FhirError> {
-    let resource = fhir_core::json::parse(current.body.as_bytes())
-        .map_err(|e| FhirError::Internal(format!("stored resource is not JSON: {}", e.message)))?;
+    let resource = super::parse_stored(&current.body)?;
     let patched = match document {
         PatchDocument::Json(operations) => {
             json_patch::apply(&resource, operations).map_err(|error| {
@@ -247,12 +246,11 @@ async fn patch_one(
     document: &PatchDocument,
 ) -> Result<FhirResponse, FhirError> {
     let client_version = if_match(&request.headers)?;
-    let rights = crate::authz::require(request, resource_type, smart_auth::Op::Update)?;
+    crate::authz::require(request, resource_type, smart_auth::Op::Update)?;
     let current = current_version(request, resource_type, id).await?;
-    crate::authz::check_stored(request, rights.as_ref(), &current)?;
+    crate::authz::check_patch_target(request, &current)?;
     let patched = apply(request, &current, document)?;
-    // The patched resource must stay within reach (a PATCH may not move it to another
-    // patient's compartment); the version checked is the one the patch applies to.
+    // The version checked is the one the patch applies to (the store's precondition below).
     crate::authz::check_write(
         request,
         resource_type,

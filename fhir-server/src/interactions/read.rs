@@ -62,9 +62,7 @@ fn subset(request: &FhirRequest, stored: &StoredResource) -> Result<Body, FhirEr
     if summary.is_none() && elements.is_none() {
         return Ok(Body::Stored(stored.body.clone()));
     }
-    let resource = fhir_core::json::parse(stored.body.as_bytes()).map_err(|e| {
-        FhirError::Internal(format!("stored resource is not valid JSON: {}", e.message))
-    })?;
+    let resource = super::parse_stored(&stored.body)?;
     if let Some(summary) = summary {
         let mode = SummaryMode::parse(summary).ok_or_else(|| {
             FhirError::BadRequest(format!(

@@ -608,6 +608,7 @@ async fn build_write(
                     index,
                 ));
             }
+            crate::authz::check_patch_target(request, &current).map_err(|e| at_entry(e, index))?;
             let resource = patch::apply(request, &current, document).map_err(|e| match e {
                 FhirError::Issues { status, issues }
                     if status == StatusCode::UNPROCESSABLE_ENTITY =>
@@ -616,17 +617,8 @@ async fn build_write(
                 }
                 other => at_entry(other, index),
             })?;
-            let before = fhir_core::json::parse(current.body.as_bytes()).map_err(|e| {
-                FhirError::Internal(format!("stored resource is not JSON: {}", e.message))
-            })?;
-            crate::authz::check_write(
-                request,
-                &resource_type,
-                Op::Update,
-                Some(&before),
-                Some(&resource),
-            )
-            .map_err(|e| at_entry(e, index))?;
+            crate::authz::check_write(request, &resource_type, Op::Update, None, Some(&resource))
+                .map_err(|e| at_entry(e, index))?;
             plan.patched_from = step.if_match.is_none();
             TxWrite::Update {
                 resource_type,
