@@ -44,20 +44,13 @@ async fn requests_without_a_token_get_exactly_401(backend: Backend) {
     let claims = smart_auth::jose::Unverified::parse(&token).unwrap();
     let grant = claims.claim_str("gid").unwrap().to_owned();
     assert!(app.auth.revoke_grant("default", &grant).await.unwrap());
-    expect_outcome(app.get(&token, "/Patient").await, 401).await;
+    app.expect(&token, Method::GET, "/Patient", None, 401).await;
 }
 
 async fn attack_08_another_patients_resource_by_id_is_404(backend: Backend) {
     let app = AuthApp::spawn(backend).await;
     app.clinic().await;
-    let token = app
-        .user_token(
-            "patient/*.rs",
-            Role::Clinician,
-            Some("Practitioner/dr"),
-            Some("pa"),
-        )
-        .await;
+    let token = app.clinician_token("patient/*.rs", Some("pa")).await;
     assert_eq!(app.get(&token, "/Observation/a-lab").await.status(), 200);
     assert_eq!(app.get(&token, "/Patient/pa").await.status(), 200);
     for path in [
@@ -66,7 +59,7 @@ async fn attack_08_another_patients_resource_by_id_is_404(backend: Backend) {
         "/Observation/b-lab/_history",
         "/Patient/pb",
     ] {
-        expect_outcome(app.get(&token, path).await, 404).await;
+        app.expect(&token, Method::GET, path, None, 404).await;
     }
     // Resources that hold no patient's data stay readable.
     assert_eq!(app.get(&token, "/Practitioner/dr").await.status(), 200);
@@ -155,8 +148,10 @@ async fn attack_10_chains_everything_history_and_compartments_stay_in_the_compar
         ["Patient/pa"]
     );
     // $everything and the compartment of another patient: 404; one's own works.
-    expect_outcome(app.get(&token, "/Patient/pb/$everything").await, 404).await;
-    expect_outcome(app.get(&token, "/Patient/pb/Observation").await, 404).await;
+    app.expect(&token, Method::GET, "/Patient/pb/$everything", None, 404)
+        .await;
+    app.expect(&token, Method::GET, "/Patient/pb/Observation", None, 404)
+        .await;
     let everything = json_body(app.get(&token, "/Patient/pa/$everything").await).await;
     assert!(
         !ids(&everything)
@@ -165,11 +160,16 @@ async fn attack_10_chains_everything_history_and_compartments_stay_in_the_compar
     );
     assert!(ids(&everything).contains(&"Observation/a-lab".to_owned()));
     // History of a type or of everything would need every old version decided: refused.
-    expect_outcome(app.get(&token, "/Observation/_history").await, 403).await;
-    expect_outcome(app.get(&token, "/_history").await, 403).await;
+    app.expect(&token, Method::GET, "/Observation/_history", None, 403)
+        .await;
+    app.expect(&token, Method::GET, "/_history", None, 403)
+        .await;
     // A search of every type at once is refused; POST search is narrowed like GET.
-    expect_outcome(
-        app.get(&token, "?_type=Observation,Practitioner").await,
+    app.expect(
+        &token,
+        Method::GET,
+        "?_type=Observation,Practitioner",
+        None,
         403,
     )
     .await;
@@ -189,63 +189,41 @@ async fn attack_11_patient_scopes_without_a_patient_are_refused(backend: Backend
     let app = AuthApp::spawn(backend).await;
     app.clinic().await;
     // A staff token with patient/ scopes but no launch patient.
-    let token = app
-        .user_token(
-            "patient/*.rs",
-            Role::Clinician,
-            Some("Practitioner/dr"),
-            None,
-        )
+    let token = app.clinician_token("patient/*.rs", None).await;
+    app.expect(&token, Method::GET, "/Observation", None, 403)
         .await;
-    expect_outcome(app.get(&token, "/Observation").await, 403).await;
-    expect_outcome(app.get(&token, "/Observation/a-lab").await, 403).await;
+    app.expect(&token, Method::GET, "/Observation/a-lab", None, 403)
+        .await;
     // A patient user without a Patient (no fhirUser) cannot read anything.
     let token = app
         .user_token("patient/*.rs", Role::Patient, None, None)
         .await;
-    expect_outcome(app.get(&token, "/Observation").await, 403).await;
+    app.expect(&token, Method::GET, "/Observation", None, 403)
+        .await;
 }
 
 async fn attack_13_conditional_writes_and_patches_cannot_leave_the_compartment(backend: Backend) {
     let app = AuthApp::spawn(backend).await;
     app.clinic().await;
-    let token = app
-        .user_token(
-            "patient/*.cruds",
-            Role::Clinician,
-            Some("Practitioner/dr"),
-            Some("pa"),
-        )
-        .await;
+    let token = app.clinician_token("patient/*.cruds", Some("pa")).await;
     let versions = app.version_count().await;
     // A create for another patient.
     let other = observation("x", "pb", "laboratory", None);
-    expect_outcome(
-        app.send(&token, Method::POST, "/Observation", Some(&other))
-            .await,
-        403,
-    )
-    .await;
+    app.expect(&token, Method::POST, "/Observation", Some(&other), 403)
+        .await;
     // An update of another patient's observation (404: its existence is not revealed), and
     // moving one's own observation to another patient (403).
     let moved = observation("a-lab", "pb", "laboratory", None);
-    expect_outcome(
-        app.send(
-            &token,
-            Method::PUT,
-            "/Observation/b-lab",
-            Some(&observation("b-lab", "pa", "laboratory", None)),
-        )
-        .await,
+    app.expect(
+        &token,
+        Method::PUT,
+        "/Observation/b-lab",
+        Some(&observation("b-lab", "pa", "laboratory", None)),
         404,
     )
     .await;
-    expect_outcome(
-        app.send(&token, Method::PUT, "/Observation/a-lab", Some(&moved))
-            .await,
-        403,
-    )
-    .await;
+    app.expect(&token, Method::PUT, "/Observation/a-lab", Some(&moved), 403)
+        .await;
     // A PATCH changing the subject.
     let response = app
         .app
@@ -258,12 +236,8 @@ async fn attack_13_conditional_writes_and_patches_cannot_leave_the_compartment(b
         .unwrap();
     expect_outcome(response, 403).await;
     // Deleting another patient's observation, by id and by criteria.
-    expect_outcome(
-        app.send(&token, Method::DELETE, "/Observation/b-lab", None)
-            .await,
-        404,
-    )
-    .await;
+    app.expect(&token, Method::DELETE, "/Observation/b-lab", None, 404)
+        .await;
     let response = app
         .send(&token, Method::DELETE, "/Observation?_id=b-lab", None)
         .await;
@@ -329,7 +303,8 @@ async fn patient_users_are_held_to_their_own_record_whatever_the_scope(backend: 
     app.clinic().await;
     // Even with user/ scopes, a patient user sees only their compartment.
     let token = app.patient_token("user/*.cruds", "pa").await;
-    expect_outcome(app.get(&token, "/Observation/b-lab").await, 404).await;
+    app.expect(&token, Method::GET, "/Observation/b-lab", None, 404)
+        .await;
     assert_eq!(app.get(&token, "/Observation/a-lab").await.status(), 200);
     // They may answer a questionnaire for themselves, not for someone else, and may not write
     // clinical data.
@@ -348,55 +323,41 @@ async fn patient_users_are_held_to_their_own_record_whatever_the_scope(backend: 
         .status(),
         201
     );
-    expect_outcome(
-        app.send(
-            &token,
-            Method::POST,
-            "/QuestionnaireResponse",
-            Some(&answer("pb")),
-        )
-        .await,
+    app.expect(
+        &token,
+        Method::POST,
+        "/QuestionnaireResponse",
+        Some(&answer("pb")),
         403,
     )
     .await;
-    expect_outcome(
-        app.send(
-            &token,
-            Method::POST,
-            "/Observation",
-            Some(&observation("n", "pa", "laboratory", None)),
-        )
-        .await,
+    app.expect(
+        &token,
+        Method::POST,
+        "/Observation",
+        Some(&observation("n", "pa", "laboratory", None)),
         403,
     )
     .await;
     // Staff-only types.
-    expect_outcome(app.get(&token, "/AuditEvent").await, 403).await;
-    expect_outcome(app.get(&token, "/SearchParameter").await, 403).await;
+    app.expect(&token, Method::GET, "/AuditEvent", None, 403)
+        .await;
+    app.expect(&token, Method::GET, "/SearchParameter", None, 403)
+        .await;
 }
 
 async fn transactions_are_authorized_entry_by_entry(backend: Backend) {
     let app = AuthApp::spawn(backend).await;
     app.clinic().await;
-    let token = app
-        .user_token(
-            "patient/*.cruds",
-            Role::Clinician,
-            Some("Practitioner/dr"),
-            Some("pa"),
-        )
-        .await;
+    let token = app.clinician_token("patient/*.cruds", Some("pa")).await;
     let versions = app.version_count().await;
     let entry = |resource: serde_json::Value, method: &str, url: &str| json!({"resource": resource, "request": {"method": method, "url": url}});
     let transaction = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         entry(observation("t1", "pa", "laboratory", None), "PUT", "Observation/t1"),
         entry(observation("t2", "pb", "laboratory", None), "PUT", "Observation/t2"),
     ]});
-    expect_outcome(
-        app.send(&token, Method::POST, "", Some(&transaction)).await,
-        403,
-    )
-    .await;
+    app.expect(&token, Method::POST, "", Some(&transaction), 403)
+        .await;
     assert_eq!(
         app.version_count().await,
         versions,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use smart_auth::tokens::{Grant, GrantUser};
 use smart_auth::{AuthServer, Role, Settings};
 
-use crate::helpers::{Backend, Options, TestApp, json_body};
+use crate::helpers::{Backend, Options, TestApp, expect_outcome, json_body};
 
 pub const LAB: &str = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory";
 
@@ -62,6 +62,24 @@ impl AuthApp {
         };
         self.mint(scope, Some(user), patient, "default", &self.app.base)
             .await
+    }
+
+    /// A clinician's token (the user is `Practitioner/dr`) with a launch patient or none.
+    pub async fn clinician_token(&self, scope: &str, patient: Option<&str>) -> String {
+        self.user_token(scope, Role::Clinician, Some("Practitioner/dr"), patient)
+            .await
+    }
+
+    /// Sends a request and expects an OperationOutcome with `status`.
+    pub async fn expect(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        status: u16,
+    ) -> Value {
+        expect_outcome(self.send(token, method, path, body).await, status).await
     }
 
     /// A token of a patient user whose record is `Patient/{patient}`.

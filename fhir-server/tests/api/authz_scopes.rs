@@ -35,7 +35,8 @@ async fn attack_12_granular_scopes_return_only_the_granted_categories(backend: B
     assert_eq!(found, ["Observation/a-derived", "Observation/a-lab"]);
     assert_eq!(bundle["total"], 2);
     // The vital sign is out of reach by id, by search on its category, by include.
-    expect_outcome(app.get(&token, "/Observation/a-vital").await, 404).await;
+    app.expect(&token, Method::GET, "/Observation/a-vital", None, 404)
+        .await;
     let bundle = json_body(app.get(&token, "/Observation?category=vital-signs").await).await;
     assert_eq!(bundle["total"], 0);
     let bundle = json_body(
@@ -45,7 +46,8 @@ async fn attack_12_granular_scopes_return_only_the_granted_categories(backend: B
     .await;
     assert!(!ids(&bundle).contains(&"Observation/a-vital".to_owned()));
     // Types without a scope: 403.
-    expect_outcome(app.get(&token, "/Condition").await, 403).await;
+    app.expect(&token, Method::GET, "/Condition", None, 403)
+        .await;
     // Two categories of one parameter combine as OR.
     let token = app
         .patient_token(
@@ -63,50 +65,26 @@ async fn attack_12_a_write_under_a_read_scope_is_refused(backend: Backend) {
     let app = AuthApp::spawn(backend).await;
     app.clinic().await;
     let versions = app.version_count().await;
-    let token = app
-        .user_token("user/*.rs", Role::Clinician, Some("Practitioner/dr"), None)
-        .await;
+    let token = app.clinician_token("user/*.rs", None).await;
     assert_eq!(app.get(&token, "/Observation/b-lab").await.status(), 200);
     let new = observation("n", "pa", "laboratory", None);
-    expect_outcome(
-        app.send(&token, Method::POST, "/Observation", Some(&new))
-            .await,
-        403,
-    )
-    .await;
-    expect_outcome(
-        app.send(
-            &token,
-            Method::PUT,
-            "/Observation/a-lab",
-            Some(&observation("a-lab", "pa", "vital-signs", None)),
-        )
-        .await,
-        403,
-    )
-    .await;
-    expect_outcome(
-        app.send(&token, Method::DELETE, "/Observation/a-lab", None)
-            .await,
-        403,
-    )
-    .await;
-    // v1 scopes: read is rs.
-    let token = app
-        .user_token(
-            "user/Observation.read",
-            Role::Clinician,
-            Some("Practitioner/dr"),
-            None,
-        )
+    app.expect(&token, Method::POST, "/Observation", Some(&new), 403)
         .await;
-    assert_eq!(app.get(&token, "/Observation?_count=1").await.status(), 200);
-    expect_outcome(
-        app.send(&token, Method::POST, "/Observation", Some(&new))
-            .await,
+    app.expect(
+        &token,
+        Method::PUT,
+        "/Observation/a-lab",
+        Some(&observation("a-lab", "pa", "vital-signs", None)),
         403,
     )
     .await;
+    app.expect(&token, Method::DELETE, "/Observation/a-lab", None, 403)
+        .await;
+    // v1 scopes: read is rs.
+    let token = app.clinician_token("user/Observation.read", None).await;
+    assert_eq!(app.get(&token, "/Observation?_count=1").await.status(), 200);
+    app.expect(&token, Method::POST, "/Observation", Some(&new), 403)
+        .await;
     assert_eq!(app.version_count().await, versions);
 }
 
@@ -123,30 +101,30 @@ async fn attack_07_has_through_a_type_without_access_is_refused(backend: Backend
         .await;
     assert_eq!(app.get(&token, "/Patient").await.status(), 200);
     // Would tell which patients have a given observation.
-    expect_outcome(
-        app.get(&token, "/Patient?_has:Observation:patient:code=8480-6")
-            .await,
+    app.expect(
+        &token,
+        Method::GET,
+        "/Patient?_has:Observation:patient:code=8480-6",
+        None,
         403,
     )
     .await;
     // A chain through a type without access, too.
-    expect_outcome(
-        app.get(
-            &token,
-            "/Appointment?actor:Patient._has:Observation:patient:code=8480-6",
-        )
-        .await,
+    app.expect(
+        &token,
+        Method::GET,
+        "/Appointment?actor:Patient._has:Observation:patient:code=8480-6",
+        None,
         403,
     )
     .await;
     // Under a patient limit, `_has` from a shared type is refused.
     let token = app.patient_token("patient/*.rs", "pa").await;
-    expect_outcome(
-        app.get(
-            &token,
-            "/Practitioner?_has:Observation:performer:code=8480-6",
-        )
-        .await,
+    app.expect(
+        &token,
+        Method::GET,
+        "/Practitioner?_has:Observation:performer:code=8480-6",
+        None,
         403,
     )
     .await;
@@ -170,7 +148,7 @@ async fn attack_15_a_token_of_one_tenant_is_refused_by_another(backend: Backend)
     let token = app
         .mint("system/*.rs", None, None, "other", &other_base)
         .await;
-    expect_outcome(app.get(&token, "/Patient").await, 401).await;
+    app.expect(&token, Method::GET, "/Patient", None, 401).await;
     let response = app
         .app
         .client
@@ -226,14 +204,7 @@ async fn receptionists_see_demographics_and_schedules_not_clinical_data(backend:
 async fn clinicians_and_admins_by_the_role_matrix(backend: Backend) {
     let app = AuthApp::spawn(backend).await;
     app.clinic().await;
-    let clinician = app
-        .user_token(
-            "user/*.cruds",
-            Role::Clinician,
-            Some("Practitioner/dr"),
-            None,
-        )
-        .await;
+    let clinician = app.clinician_token("user/*.cruds", None).await;
     assert_eq!(
         app.get(&clinician, "/Observation/b-lab").await.status(),
         200
@@ -252,22 +223,16 @@ async fn clinicians_and_admins_by_the_role_matrix(backend: Backend) {
     let parameter = json!({"resourceType": "SearchParameter", "url": "http://example.org/sp", "name": "x",
         "status": "active", "description": "x", "code": "x", "base": ["Patient"], "type": "token",
         "expression": "Patient.active"});
-    expect_outcome(
-        app.send(
-            &clinician,
-            Method::POST,
-            "/SearchParameter",
-            Some(&parameter),
-        )
-        .await,
+    app.expect(
+        &clinician,
+        Method::POST,
+        "/SearchParameter",
+        Some(&parameter),
         403,
     )
     .await;
-    expect_outcome(
-        app.send(&clinician, Method::POST, "/$reindex", None).await,
-        403,
-    )
-    .await;
+    app.expect(&clinician, Method::POST, "/$reindex", None, 403)
+        .await;
     let admin = app
         .user_token("user/*.cruds", Role::Admin, None, None)
         .await;
@@ -278,12 +243,8 @@ async fn clinicians_and_admins_by_the_role_matrix(backend: Backend) {
         201
     );
     // AuditEvent is append-only: not even an admin deletes it.
-    expect_outcome(
-        app.send(&admin, Method::DELETE, "/AuditEvent/x", None)
-            .await,
-        403,
-    )
-    .await;
+    app.expect(&admin, Method::DELETE, "/AuditEvent/x", None, 403)
+        .await;
 }
 
 async fn backend_services_are_held_to_their_system_scopes(backend: Backend) {
@@ -294,16 +255,14 @@ async fn backend_services_are_held_to_their_system_scopes(backend: Backend) {
         json_body(app.get(&token, "/Observation").await).await["total"],
         4
     );
-    expect_outcome(app.get(&token, "/Patient/pa").await, 403).await;
-    expect_outcome(
-        app.send(&token, Method::DELETE, "/Observation/a-lab", None)
-            .await,
-        403,
-    )
-    .await;
+    app.expect(&token, Method::GET, "/Patient/pa", None, 403)
+        .await;
+    app.expect(&token, Method::DELETE, "/Observation/a-lab", None, 403)
+        .await;
     // user/ and patient/ scopes mean nothing without a user.
     let token = app.backend_token("user/*.cruds patient/*.cruds").await;
-    expect_outcome(app.get(&token, "/Observation").await, 403).await;
+    app.expect(&token, Method::GET, "/Observation", None, 403)
+        .await;
 }
 
 async fn attack_14_references_to_another_tenant_are_refused_on_write(backend: Backend) {
