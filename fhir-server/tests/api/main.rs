@@ -8,6 +8,7 @@ mod authz_helpers;
 mod authz_scopes;
 
 mod bad_input;
+mod bench_smoke;
 mod bundle_concurrency;
 mod bundle_failures;
 mod bundle_helpers;
