@@ -74,6 +74,10 @@ struct RunArgs {
     /// Where to write the results.
     #[arg(long, default_value = "bench/results/latest.json")]
     out: PathBuf,
+    /// Keep the other targets of an existing results file (re-run some targets only; each
+    /// target's start time and load average stay in the report).
+    #[arg(long)]
+    keep_others: bool,
 }
 
 #[derive(clap::Args)]
@@ -148,7 +152,33 @@ fn run_command(args: RunArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let results = runtime.block_on(run(&config))?;
+    let mut results = runtime.block_on(run(&config))?;
+    if args.keep_others
+        && let Ok(text) = std::fs::read_to_string(&args.out)
+    {
+        let old: fhir_bench::results::Results =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", args.out.display()))?;
+        if results.machine.hfs_version.is_empty() {
+            results.machine.hfs_version = old.machine.hfs_version;
+        }
+        if results.machine.postgres_version.is_empty() {
+            results.machine.postgres_version = old.machine.postgres_version;
+        }
+        let mut merged: Vec<_> = old
+            .targets
+            .into_iter()
+            .filter(|t| !results.targets.iter().any(|n| n.name == t.name))
+            .collect();
+        merged.append(&mut results.targets);
+        // Report order: ours before HFS, SQLite before PostgreSQL.
+        merged.sort_by_key(|t| {
+            (
+                t.target.server != fhir_bench::target::Server::Ours,
+                t.target.backend != fhir_bench::target::Backend::Sqlite,
+            )
+        });
+        results.targets = merged;
+    }
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }

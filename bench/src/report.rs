@@ -123,6 +123,13 @@ fn markdown_text(results: &Results, plots: &str, notes: Option<&str>) -> String 
     let _ = writeln!(s, "| kernel | {} |", m.kernel);
     let _ = writeln!(s, "| load average at start | {} |", m.load_average);
     let _ = writeln!(s, "| our commit | `{}` |", m.our_commit);
+    for t in &results.targets {
+        let _ = writeln!(
+            s,
+            "| {} measured | {} (load average {}) |",
+            t.name, t.started, t.load_average
+        );
+    }
     if !m.hfs_version.is_empty() {
         let _ = writeln!(s, "| HFS | `{}` |", m.hfs_version);
     }

@@ -51,6 +51,11 @@ pub struct Settings {
 pub struct TargetResults {
     pub target: Target,
     pub name: String,
+    /// When this target's workloads started (UTC) and the load average then.
+    #[serde(default)]
+    pub started: String,
+    #[serde(default)]
+    pub load_average: String,
     /// Resident memory right after start on an empty store, MB.
     pub idle_rss_empty_mb: f64,
     /// Resident memory after every workload, 10 s after the last request, MB.

@@ -98,6 +98,8 @@ async fn run_target(
     let mut r = TargetResults {
         target,
         name: target.name(),
+        started: now(),
+        load_average: load_average(),
         idle_rss_empty_mb: 0.0,
         idle_rss_loaded_mb: 0.0,
         import: Vec::new(),
@@ -320,16 +322,20 @@ async fn machine(config: &RunConfig) -> Machine {
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         memory_gb,
         kernel: command_line("uname", &["-sr"]),
-        load_average: std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
+        load_average: load_average(),
         our_commit: command_line("git", &["rev-parse", "--short", "HEAD"]),
         hfs_version,
         postgres_version,
     }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn postgres_version(url: &str) -> Result<String, String> {
