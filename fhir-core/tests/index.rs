@@ -191,3 +191,80 @@ async fn fhirpath_resolves_references_through_the_index() {
     let other = Expression::parse("Observation.performer.resolve()").unwrap();
     assert!(other.evaluate(&observation, &env).unwrap().is_empty());
 }
+
+/// Every page of a search, following `next` cursors, then back from the last page following
+/// `previous` cursors: (forward order, backward order).
+async fn walk(index: &Arc<SearchIndex>, sort: &str) -> (Vec<String>, Vec<String>) {
+    let search = |cursor: Option<String>| {
+        let index = index.clone();
+        let sort = sort.to_owned();
+        async move {
+            let params = vec![
+                ("_sort".to_owned(), sort),
+                ("_count".to_owned(), "3".to_owned()),
+            ];
+            let mut request = parse(&["Patient".to_owned()], &params, Registry::r4()).request;
+            request.cursor = cursor;
+            index
+                .search("default", request, SearchOptions::default())
+                .await
+                .unwrap()
+        }
+    };
+    let mut forward = Vec::new();
+    let mut page = search(None).await;
+    loop {
+        forward.extend(page.matches.iter().map(|h| h.id.clone()));
+        match page.next.clone() {
+            Some(next) => {
+                let last = page.clone();
+                page = search(Some(next.encode())).await;
+                if page.matches.is_empty() {
+                    page = last;
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    let mut backward: Vec<String> = page.matches.iter().rev().map(|h| h.id.clone()).collect();
+    while let Some(previous) = page.previous.clone() {
+        page = search(Some(previous.encode())).await;
+        backward.extend(page.matches.iter().rev().map(|h| h.id.clone()));
+    }
+    (forward, backward)
+}
+
+/// `_sort=_lastUpdated` alone takes a path of its own (the fast field, without reading every
+/// match's id): its pages, forward and backward, are those of the general order (the same key
+/// then `_id`), ties of lastUpdated included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_by_last_updated_pages_like_the_general_order() {
+    let (store, _dir) = sqlite().await;
+    // Concurrent writes share group commits, so some share a lastUpdated.
+    let mut writes = Vec::new();
+    for i in 0..14 {
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            put_patient(store.as_ref(), "default", &format!("p{i:02}"), "Smith").await;
+        }));
+    }
+    for write in writes {
+        write.await.unwrap();
+    }
+    let index = SearchIndex::open(IndexLocation::Memory, store.clone())
+        .await
+        .unwrap();
+    for (fast, general) in [
+        ("_lastUpdated", "_lastUpdated,_id"),
+        ("-_lastUpdated", "-_lastUpdated,_id"),
+    ] {
+        let (forward, backward) = walk(&index, fast).await;
+        let (expected, _) = walk(&index, general).await;
+        assert_eq!(forward.len(), 14, "{fast}");
+        assert_eq!(forward, expected, "{fast}");
+        let mut reversed = backward.clone();
+        reversed.reverse();
+        assert_eq!(reversed, expected, "{fast} backward");
+    }
+}

@@ -24,6 +24,7 @@ struct Inner {
     max_body_bytes: usize,
     bundle_max_entries: usize,
     auth: Option<smart_auth::AuthServer>,
+    capabilities: crate::interactions::CapabilityCache,
 }
 
 impl AppState {
@@ -49,6 +50,7 @@ impl AppState {
                 max_body_bytes,
                 bundle_max_entries,
                 auth,
+                capabilities: Default::default(),
             }),
         }
     }
@@ -96,6 +98,11 @@ impl AppState {
     /// The authorization server; `None` when authorization is off.
     pub fn auth(&self) -> Option<&smart_auth::AuthServer> {
         self.inner.auth.as_ref()
+    }
+
+    /// The rendered CapabilityStatements.
+    pub fn capability_cache(&self) -> &crate::interactions::CapabilityCache {
+        &self.inner.capabilities
     }
 
     /// The most entries a batch or transaction Bundle may have.

@@ -220,6 +220,17 @@ impl Run<'_> {
         {
             return self.page_by_id(request, &query, count, cursor.as_ref());
         }
+        if checks.is_empty()
+            && request.types.len() == 1
+            && !request.include_once
+            && request.sort.len() == 1
+            && request.sort[0].code == "_lastUpdated"
+            && cursor
+                .as_ref()
+                .is_none_or(|c| matches!(c.key.as_slice(), [SortValue::Number(_)]))
+        {
+            return self.page_by_last_updated(request, &query, count, cursor.as_ref());
+        }
         let mut candidates = self.collect(&query, &checks)?;
         let term_keys = self.term_sort_keys(&candidates, request)?;
         for (position, candidate) in candidates.iter_mut().enumerate() {
@@ -377,7 +388,7 @@ impl Run<'_> {
         addresses.sort_unstable();
         for address in addresses {
             let (resource_type, id, last_updated) = columns.read(address);
-            let mut candidate = Candidate {
+            let candidate = Candidate {
                 address,
                 resource_type,
                 id,
@@ -398,7 +409,9 @@ impl Run<'_> {
                 if !keep {
                     continue;
                 }
-                candidate.resource = Some(resource);
+                // The parsed body is not kept: a search with checks may match every resource
+                // of a type, and holding them all parsed took hundreds of MB (never given back
+                // to the system afterwards). Those that need it again parse it again.
             }
             candidates.push(candidate);
         }
@@ -464,12 +477,16 @@ impl Run<'_> {
                 if code == "_list" {
                     return Ok((self.list_query(types, &condition.values)?, None));
                 }
+                let single_date = *param_type == ParamType::Date
+                    && !types.is_empty()
+                    && types.iter().all(|t| self.extractor.single_date(t, code));
                 let translated = plan::direct(
                     fields,
                     self.index.index.tokenizers(),
                     code,
                     modifier.as_ref(),
                     &condition.values,
+                    single_date,
                 );
                 let check = (!translated.exact).then_some(Check {
                     code,
@@ -709,6 +726,142 @@ impl Run<'_> {
         } else {
             None
         };
+        let includes = if matches.is_empty() {
+            Vec::new()
+        } else {
+            self.includes(
+                &matches,
+                &request.includes,
+                &request.revincludes,
+                HashSet::new(),
+            )?
+        };
+        Ok(SearchPage {
+            matches,
+            includes,
+            total,
+            next,
+            previous,
+            count,
+        })
+    }
+
+    /// `_sort=_lastUpdated` or `-_lastUpdated` (the recently updated list), one type, exact
+    /// conditions: the order of the general path (lastUpdated, then type and id) without
+    /// reading the type and id of every match. The matches' lastUpdated come from the fast
+    /// field; only the page's worth of them nearest the cursor (and those tied with the cursor
+    /// or with the last of them) are read further and ordered exactly.
+    fn page_by_last_updated(
+        &self,
+        request: &SearchRequest,
+        query: &BooleanQuery,
+        count: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<SearchPage, SearchError> {
+        let all = self.searcher.search(query, &LastUpdatedCollector)?;
+        let total = match request.total {
+            TotalMode::None if request.summary != Some(Summary::Count) => None,
+            _ => Some(all.len() as u64),
+        };
+        if count == 0 {
+            return Ok(SearchPage {
+                total,
+                count,
+                ..SearchPage::default()
+            });
+        }
+        let backward = cursor.is_some_and(|c| !c.forward);
+        // The walking order: the sort order, reversed when going backward from a cursor. A
+        // smaller rank comes first.
+        let reverse = request.sort[0].descending != backward;
+        let rank = |lu: i64| {
+            if reverse {
+                -i128::from(lu)
+            } else {
+                i128::from(lu)
+            }
+        };
+        let cursor_lu = cursor.and_then(|c| match c.key.as_slice() {
+            [SortValue::Number(n)] => Some(*n as i64),
+            _ => None,
+        });
+        // Tied with the cursor's lastUpdated: before or after it by type and id.
+        let (mut tied, mut ahead): (Vec<_>, Vec<_>) = match cursor_lu {
+            None => (Vec::new(), all),
+            Some(at) => {
+                let (tied, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(lu, _)| *lu == at);
+                let ahead = rest
+                    .into_iter()
+                    .filter(|(lu, _)| rank(*lu) > rank(at))
+                    .collect();
+                (tied, ahead)
+            }
+        };
+        let want = count + 1;
+        if ahead.len() > want {
+            ahead.select_nth_unstable_by_key(want - 1, |(lu, _)| rank(*lu));
+            let threshold = rank(ahead[want - 1].0);
+            ahead.retain(|(lu, _)| rank(*lu) <= threshold);
+        }
+        tied.extend(ahead);
+        let mut columns = Columns::new(&self.searcher)?;
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(tied.len());
+        for (last_updated, address) in tied {
+            let (resource_type, id, _) = columns.read(address);
+            let candidate = Candidate {
+                address,
+                resource_type,
+                id,
+                last_updated,
+                resource: None,
+                key: vec![SortValue::Number(last_updated as f64)],
+            };
+            let past_cursor = cursor.is_none_or(|c| {
+                let order = compare_to_cursor(&candidate, c, request);
+                if backward {
+                    order == Ordering::Less
+                } else {
+                    order == Ordering::Greater
+                }
+            });
+            if past_cursor {
+                candidates.push(candidate);
+            }
+        }
+        candidates.sort_by(|a, b| compare(a, b, request));
+        let more = candidates.len() > count;
+        let page: &[Candidate] = if backward {
+            &candidates[candidates.len().saturating_sub(count)..]
+        } else {
+            &candidates[..count.min(candidates.len())]
+        };
+        let cursor_at = |c: &Candidate, forward: bool| Cursor {
+            forward,
+            key: c.key.clone(),
+            resource_type: c.resource_type.clone(),
+            id: c.id.clone(),
+        };
+        // As in `page_by_id`: going forward, more results mean a next page, and a cursor
+        // means a page before it; going backward, the other way round.
+        let (has_next, has_previous) = match cursor {
+            None => (more, false),
+            Some(c) if c.forward => (more, true),
+            Some(_) => (true, more),
+        };
+        let next = if has_next {
+            page.last().map(|c| cursor_at(c, true))
+        } else {
+            None
+        };
+        let previous = if has_previous {
+            page.first().map(|c| cursor_at(c, false))
+        } else {
+            None
+        };
+        let mut matches = Vec::with_capacity(page.len());
+        for candidate in page {
+            matches.push(self.hit(candidate.address)?);
+        }
         let includes = if matches.is_empty() {
             Vec::new()
         } else {
@@ -1065,6 +1218,58 @@ fn compare_to_cursor(a: &Candidate, cursor: &Cursor, request: &SearchRequest) ->
         (&cursor.key, &cursor.resource_type, &cursor.id),
         request,
     )
+}
+
+/// Every match with its lastUpdated (from the fast field), in no particular order.
+struct LastUpdatedCollector;
+
+impl tantivy::collector::Collector for LastUpdatedCollector {
+    type Fruit = Vec<(i64, DocAddress)>;
+    type Child = LastUpdatedSegment;
+
+    fn for_segment(
+        &self,
+        segment_local_id: tantivy::SegmentOrdinal,
+        segment: &tantivy::SegmentReader,
+    ) -> tantivy::Result<LastUpdatedSegment> {
+        Ok(LastUpdatedSegment {
+            segment: segment_local_id,
+            column: segment.fast_fields().i64("last_updated").ok(),
+            docs: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        segment_fruits: Vec<Vec<(i64, DocAddress)>>,
+    ) -> tantivy::Result<Vec<(i64, DocAddress)>> {
+        Ok(segment_fruits.into_iter().flatten().collect())
+    }
+}
+
+struct LastUpdatedSegment {
+    segment: tantivy::SegmentOrdinal,
+    column: Option<tantivy::columnar::Column<i64>>,
+    docs: Vec<(i64, DocAddress)>,
+}
+
+impl tantivy::collector::SegmentCollector for LastUpdatedSegment {
+    type Fruit = Vec<(i64, DocAddress)>;
+
+    fn collect(&mut self, doc: tantivy::DocId, _score: tantivy::Score) {
+        // As `Columns::read`: 0 when the column or the value is missing.
+        let last_updated = self.column.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        self.docs
+            .push((last_updated, DocAddress::new(self.segment, doc)));
+    }
+
+    fn harvest(self) -> Vec<(i64, DocAddress)> {
+        self.docs
+    }
 }
 
 /// The fast columns of one segment: type, id, lastUpdated.

@@ -99,13 +99,16 @@ fn not(query: Box<dyn Query>) -> Box<dyn Query> {
     ]))
 }
 
-/// Translates a direct condition (`code[:modifier]=v1,v2`).
+/// Translates a direct condition (`code[:modifier]=v1,v2`). `single_date`: the parameter is a
+/// date with at most one value per resource of the types searched
+/// ([`crate::search::extract::Extractor::single_date`]), so date comparisons are exact.
 pub(crate) fn direct(
     fields: &Fields,
     tokenizers: &tantivy::tokenizer::TokenizerManager,
     code: &str,
     modifier: Option<&Modifier>,
     values: &[SearchValue],
+    single_date: bool,
 ) -> Translated {
     let presence = || term_query(fields.terms, &terms::term(code, marker::PRESENT, ""));
     // Full text: every word must occur (exact by definition of `_text` and `_content` here).
@@ -130,7 +133,7 @@ pub(crate) fn direct(
     if modifier == Some(&Modifier::Not) {
         // A resource matches `:not=a,b` when none of its values is a or b.
         // Negating a superset would lose matches: without an exact positive, check them all.
-        let positive = direct(fields, tokenizers, code, None, values);
+        let positive = direct(fields, tokenizers, code, None, values, single_date);
         if !positive.exact {
             return Translated {
                 query: Box::new(AllQuery),
@@ -145,7 +148,8 @@ pub(crate) fn direct(
     let mut alternatives = Vec::with_capacity(values.len());
     let mut exact = true;
     for value in values {
-        let (query, value_exact) = value_query(fields, code, modifier, value, &presence);
+        let (query, value_exact) =
+            value_query(fields, code, modifier, value, &presence, single_date);
         exact &= value_exact;
         alternatives.push(query);
     }
@@ -180,6 +184,7 @@ fn value_query(
     modifier: Option<&Modifier>,
     value: &SearchValue,
     presence: &dyn Fn() -> Box<dyn Query>,
+    single_date: bool,
 ) -> (Box<dyn Query>, bool) {
     let t =
         |marker: &str, payload: &str| term_query(fields.terms, &terms::term(code, marker, payload));
@@ -264,6 +269,15 @@ fn value_query(
             ),
             _ => (presence(), false),
         },
+        SearchValue::Date { prefix, start, end } if single_date && modifier.is_none() => {
+            match single_date_query(fields, code, *prefix, *start, *end) {
+                Some(query) => (query, true),
+                None => (
+                    date_query(fields, code, *prefix, *start, *end, presence),
+                    false,
+                ),
+            }
+        }
         SearchValue::Date { prefix, start, end } => (
             date_query(fields, code, *prefix, *start, *end, presence),
             false,
@@ -272,6 +286,31 @@ fn value_query(
         | SearchValue::Quantity { .. }
         | SearchValue::Composite(_)
         | SearchValue::Near { .. } => (presence(), false),
+    }
+}
+
+/// The exact query of a date comparison when each resource has at most one value, a date,
+/// dateTime or instant (its start and end terms are those of one range `[ts, te)` with
+/// `ts < te`). Only `eq`: `ss <= ts && te <= se` is then `ts` in `[ss, se)` and `te` in
+/// `(ss, se]`, two bounded ranges, where the narrowing of any date walks every term after `ss`
+/// and every term before `se` (most of the dictionary) and reads each candidate's body. The
+/// other prefixes are half-open whatever is done (no cheaper), so they keep the narrowing.
+fn single_date_query(
+    fields: &Fields,
+    code: &str,
+    prefix: Prefix,
+    ss: i64,
+    se: i64,
+) -> Option<Box<dyn Query>> {
+    use Bound::*;
+    let starts = |lower, upper| range(fields, code, marker::DATE_START, lower, upper);
+    let ends = |lower, upper| range(fields, code, marker::DATE_END, lower, upper);
+    match prefix {
+        Prefix::Eq => Some(and(vec![
+            starts(Included(ss), Excluded(se)),
+            ends(Excluded(ss), Included(se)),
+        ])),
+        _ => None,
     }
 }
 

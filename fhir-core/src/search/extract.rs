@@ -255,6 +255,52 @@ impl Extractor {
     }
 }
 
+impl Extractor {
+    /// `true` when a resource of `resource_type` has at most one value of the date parameter
+    /// `code`, a date, dateTime or instant (whose range is never empty, unlike a Period that
+    /// may end before it starts): one path through elements that do not repeat (or `first()`,
+    /// `[n]` after one that does), with one JSON name at each step. The search index then
+    /// decides `eq` on it exactly: the start and the end it holds belong to the same value.
+    pub fn single_date(&self, resource_type: &str, code: &str) -> bool {
+        let Some(plan) = self.plans.get(resource_type) else {
+            return false;
+        };
+        let Some(&position) = plan.by_code.get(code) else {
+            return false;
+        };
+        let Compiled::Expr(expr) = &plan.params[position].1 else {
+            return false;
+        };
+        let [path] = expr.paths.as_slice() else {
+            return false;
+        };
+        if expr.tail != Tail::Nodes {
+            return false;
+        }
+        let model = Model::r4();
+        let mut many = false;
+        let mut ty: TypeName = plan.ty;
+        for step in &path.steps {
+            match step {
+                Step::Child(alts) => {
+                    let [alt] = alts.as_slice() else {
+                        return false;
+                    };
+                    let Some(found) = model.element(alt.src, &alt.key) else {
+                        return false;
+                    };
+                    many |= found.element.many;
+                    ty = alt.ty;
+                }
+                Step::First | Step::Index(_) => many = false,
+                Step::Where(_) | Step::OfType(_) => {}
+                Step::DynamicChild(_) => return false,
+            }
+        }
+        !many && matches!(ty, "date" | "dateTime" | "instant")
+    }
+}
+
 /// Compiles one parameter.
 fn compile_param(param: &SearchParam, registry: &Registry) -> Compiled {
     let model = Model::r4();

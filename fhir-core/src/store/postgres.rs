@@ -141,6 +141,16 @@ impl PostgresStore {
         tenant: &str,
         begin: &'static str,
     ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        // A tenant name of plain characters (every name the server accepts) goes into the
+        // BEGIN itself: one simple query, one round trip instead of two.
+        let plain = !tenant.is_empty()
+            && tenant
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if plain {
+            let begin = format!("{begin}; SELECT set_config('app.tenant', '{tenant}', true)");
+            return Ok(self.pool.begin_with(begin).await?);
+        }
         let mut tx = self.pool.begin_with(begin).await?;
         set_tenant(&mut tx, tenant).await?;
         Ok(tx)

@@ -108,8 +108,12 @@ impl SqliteStore {
             .map(|n| n.get())
             .unwrap_or(2)
             .clamp(4, 16) as u32;
+        // A connection to a local file does not go bad: no ping before each acquire (a round
+        // trip to the connection's worker thread, as costly as the read itself). Idle
+        // connections still close after the pool's idle timeout, which frees their page caches.
         let read = SqlitePoolOptions::new()
             .max_connections(readers)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let writer = Writer::spawn(SqliteExecutor { pool: write_pool });

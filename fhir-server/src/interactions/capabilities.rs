@@ -4,9 +4,13 @@
 //! [`crate::route`], it is added here too (the tests check that every advertised interaction
 //! answers).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
 use axum::http::StatusCode;
 use fhir_core::model::{FHIR_VERSION, Model};
 use fhir_core::search::ParamType;
+use fhir_core::search::extract::Extractor;
 use serde_json::{Value, json};
 
 use crate::context::FhirRequest;
@@ -38,9 +42,68 @@ fn started_at() -> &'static str {
     STARTED.get_or_init(|| fhir_core::time::format_instant(fhir_core::time::now_millis()))
 }
 
+/// The rendered statements (compact JSON), per tenant and base. A statement depends on the
+/// tenant's registry (which a SearchParameter write replaces: a new [`Extractor`], so the entry
+/// is rebuilt when the tenant's current extractor is not the one it was made from), the base
+/// (from `--base-url` or the Host header) and whether authorization is on (fixed per process).
+/// Bases come from clients, so the cache is bounded: it is emptied when it is full.
+#[derive(Debug, Default)]
+pub struct CapabilityCache {
+    entries: Mutex<HashMap<(String, String), Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// The extractor the statement was rendered from; weak, so that a replaced registry is not
+    /// kept alive, and its address is not reused while this entry exists.
+    extractor: Weak<Extractor>,
+    json: Arc<str>,
+}
+
+/// Most (tenant, base) pairs kept; a statement is about 500 kB.
+const CACHE_ENTRIES: usize = 16;
+
+impl CapabilityCache {
+    fn get(&self, tenant: &str, base: &str, extractor: &Arc<Extractor>) -> Option<Arc<str>> {
+        let entries = self.entries.lock().ok()?;
+        let cached = entries.get(&(tenant.to_owned(), base.to_owned()))?;
+        std::ptr::eq(cached.extractor.as_ptr(), Arc::as_ptr(extractor)).then(|| cached.json.clone())
+    }
+
+    fn put(&self, tenant: &str, base: &str, extractor: &Arc<Extractor>, json: Arc<str>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            let key = (tenant.to_owned(), base.to_owned());
+            if entries.len() >= CACHE_ENTRIES && !entries.contains_key(&key) {
+                entries.clear();
+            }
+            entries.insert(
+                key,
+                Cached {
+                    extractor: Arc::downgrade(extractor),
+                    json,
+                },
+            );
+        }
+    }
+}
+
 pub fn capabilities(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
     // The tenant's registry: the official parameters plus the tenant's own.
     let extractor = request.state.index().extractor(&request.tenant);
+    let cache = request.state.capability_cache();
+    let json = match cache.get(&request.tenant, &request.base, &extractor) {
+        Some(json) => json,
+        None => {
+            let json: Arc<str> = fhir_core::json::to_string(&statement(request, &extractor)).into();
+            cache.put(&request.tenant, &request.base, &extractor, json.clone());
+            json
+        }
+    };
+    Ok(FhirResponse::new(StatusCode::OK, Body::Stored(json)))
+}
+
+/// Builds the statement of the request's tenant and base.
+fn statement(request: &FhirRequest, extractor: &Extractor) -> Value {
     let registry = extractor.registry();
     let resources: Vec<Value> = Model::r4()
         .resource_type_names()
@@ -110,5 +173,5 @@ pub fn capabilities(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
     if request.state.auth().is_some() {
         statement["rest"][0]["security"] = smart_auth::http::capability_security(&request.base);
     }
-    Ok(FhirResponse::new(StatusCode::OK, Body::Resource(statement)))
+    statement
 }

@@ -15,6 +15,8 @@ pub mod search;
 mod update;
 mod vread;
 
+pub use capabilities::CapabilityCache;
+
 use axum::http::StatusCode;
 use axum::http::header::{ETAG, LAST_MODIFIED};
 use fhir_core::outcome::operation_outcome;
