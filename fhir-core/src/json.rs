@@ -67,6 +67,50 @@ pub fn to_string_pretty(resource: &Value) -> String {
     write(resource, Some(0))
 }
 
+/// Writes a resource of type `resource_type` as compact JSON in definition order, with some of
+/// its top-level properties replaced or added (`id`, `meta`), without copying the resource.
+pub fn to_string_with(
+    resource_type: &str,
+    resource: &Map<String, Value>,
+    replaced: &[(&str, &Value)],
+) -> String {
+    let mut writer = Writer {
+        out: Vec::with_capacity(1024),
+        indent: None,
+        model: Model::r4(),
+    };
+    let type_def = writer.model.resource_type(resource_type);
+    let replaced: Vec<(String, &Value)> = replaced
+        .iter()
+        .map(|&(key, value)| (key.to_owned(), value))
+        .collect();
+    let mut entries: Vec<((usize, usize, usize), &String, &Value)> = resource
+        .iter()
+        .enumerate()
+        .filter(|(_, (key, _))| !replaced.iter().any(|(r, _)| r == *key))
+        .map(|(position, (key, value))| {
+            let rank = property_rank(writer.model, type_def, key, position);
+            (rank, key, value)
+        })
+        .collect();
+    for (offset, (key, value)) in replaced.iter().enumerate() {
+        let position = resource
+            .keys()
+            .position(|k| k == key)
+            .unwrap_or(resource.len() + offset);
+        entries.push((
+            property_rank(writer.model, type_def, key, position),
+            key,
+            value,
+        ));
+    }
+    entries.sort_unstable_by_key(|entry| entry.0);
+    let entries: Vec<(&String, &Value)> = entries.into_iter().map(|(_, k, v)| (k, v)).collect();
+    writer.entries(entries, type_def);
+    String::from_utf8(writer.out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 fn write(resource: &Value, indent: Option<usize>) -> String {
     let mut writer = Writer {
         out: Vec::with_capacity(1024),
@@ -206,6 +250,15 @@ impl Writer {
             return;
         }
         let entries = ordered_entries(self.model, type_def, map);
+        self.entries(entries, type_def);
+    }
+
+    /// Writes an object of these properties, in this order.
+    fn entries(&mut self, entries: Vec<(&String, &Value)>, type_def: Option<&'static TypeDef>) {
+        if entries.is_empty() {
+            self.out.extend_from_slice(b"{}");
+            return;
+        }
         self.open(b'{');
         for (i, (key, value)) in entries.into_iter().enumerate() {
             if i > 0 {

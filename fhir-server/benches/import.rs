@@ -20,6 +20,9 @@
 //!    Bundle, the catch-up time, the CPU time the server used (load and catch-up), the database
 //!    and index sizes and the server's peak RSS (VmHWM of the child process).
 //!
+//! The server inherits the bench's environment: `FHIR_SQLITE_SYNCHRONOUS=normal` runs SQLite with
+//! `synchronous=NORMAL` (default `full`), for comparisons with servers configured that way.
+//!
 //! Everything is printed; nothing about speed is asserted.
 
 use std::path::Path;
@@ -55,6 +58,10 @@ fn main() {
         "import bench: {} bundles, {total} resources, from {}",
         bundles.len(),
         dir.display()
+    );
+    println!(
+        "SQLite synchronous: {}",
+        std::env::var("FHIR_SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "full".into())
     );
     println!(
         "| backend | clients | resources/s | load s | bundle p50 ms | bundle max ms | catch-up ms | server CPU s | database MB | index MB | peak RSS MB |"

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use fhir_core::store::sqlite::Synchronous;
+
 /// Settings of `fhir-server serve` (and of the commands that open the store).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -60,6 +62,21 @@ pub struct Config {
     /// authorization server. `off`: open to anyone, for local experiments only.
     #[arg(long, global = true, env = "FHIR_AUTH", default_value = "on", value_parser = ["on", "off"])]
     pub auth: String,
+    /// SQLite's `synchronous` setting: `full` (the default) syncs every commit before it is
+    /// acknowledged; `normal` syncs the WAL at checkpoints only (an acknowledged write may be
+    /// lost on power loss, not on a crash of the process). Ignored on PostgreSQL.
+    #[arg(
+        long,
+        global = true,
+        env = "FHIR_SQLITE_SYNCHRONOUS",
+        default_value = "full",
+        value_parser = parse_synchronous
+    )]
+    pub sqlite_synchronous: Synchronous,
+}
+
+fn parse_synchronous(text: &str) -> Result<Synchronous, String> {
+    text.parse()
 }
 
 impl Config {
@@ -85,6 +102,7 @@ impl Config {
             max_body_bytes: 16 * 1024 * 1024,
             bundle_max_entries: 10_000,
             auth: "off".into(),
+            sqlite_synchronous: Synchronous::Full,
         }
     }
 

@@ -43,7 +43,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn ResourceStore>, Store
             StoreError::Unavailable(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
     }
-    fhir_core::store::open(&url).await
+    let sqlite = fhir_core::store::sqlite::SqliteOptions {
+        synchronous: config.sqlite_synchronous,
+    };
+    fhir_core::store::open_with(&url, sqlite).await
 }
 
 /// The router: `/healthz`, and every other path to the FHIR dispatcher.

@@ -49,6 +49,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
 use crate::search::extract::Extractor;
 use crate::search::params::Registry;
+use crate::store::feed::ChangeFeed;
 use crate::store::{ResourceStore, StoreError};
 
 pub use custom::{ReindexState, ReindexStatus};
@@ -173,6 +174,9 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     store: Arc<dyn ResourceStore>,
+    /// The versions this process committed, taken from memory instead of the database when
+    /// they directly follow what is applied.
+    feed: Option<Arc<ChangeFeed>>,
     /// The last `seq` that searches see (committed and reloaded).
     visible: AtomicI64,
     /// Serialises catching up (apply + commit).
@@ -213,6 +217,9 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let writer = index.writer_with_num_threads(1, 64 * 1024 * 1024)?;
+        // Subscribed before the catch-up below: what is committed from now on is in the feed,
+        // what was committed before comes from the database.
+        let feed = store.change_feed();
         let search_index = Arc::new(SearchIndex {
             path,
             index,
@@ -220,6 +227,7 @@ impl SearchIndex {
             reader,
             writer: Mutex::new(writer),
             store,
+            feed,
             visible: AtomicI64::new(start_seq),
             catch_up: tokio::sync::Mutex::new(Progress {
                 applied: start_seq,
@@ -333,14 +341,25 @@ impl SearchIndex {
     }
 
     /// Applies changes after `progress.applied` until the store has no more (or `target` is
-    /// passed and the batch ends).
+    /// passed and the batch ends). Changes that directly follow `progress.applied` are taken
+    /// from the feed of this process's commits when it has them, else read from the store.
     async fn apply_pending(
         self: &Arc<SearchIndex>,
         progress: &mut Progress,
         target: i64,
     ) -> Result<(), IndexError> {
         loop {
-            let changes = self.store.changes_all(progress.applied, BATCH).await?;
+            let fed = self
+                .feed
+                .as_ref()
+                .map(|feed| feed.take_after(progress.applied, BATCH))
+                .unwrap_or_default();
+            let from_store = fed.is_empty();
+            let changes = if from_store {
+                self.store.changes_all(progress.applied, BATCH).await?
+            } else {
+                fed
+            };
             let Some(last) = changes.last().map(|c| c.seq) else {
                 return Ok(());
             };
@@ -353,7 +372,12 @@ impl SearchIndex {
             progress.applied = last;
             progress.dirty = true;
             self.apply_parameter_changes();
-            if !full || (target != i64::MAX && last >= target) {
+            if target != i64::MAX && last >= target {
+                return Ok(());
+            }
+            // The store said it has no more; the feed only says what it holds, so the store
+            // is asked next.
+            if from_store && !full {
                 return Ok(());
             }
         }

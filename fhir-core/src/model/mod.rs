@@ -8,7 +8,7 @@
 
 pub mod generate;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -113,9 +113,9 @@ pub struct ElementMatch<'a> {
 #[derive(Debug)]
 pub struct Model {
     types: Vec<TypeDef>,
-    by_name: HashMap<String, usize>,
+    by_name: FxHashMap<String, usize>,
     /// Per type: JSON property name → (element index, type index within the element).
-    properties: Vec<HashMap<String, (usize, usize)>>,
+    properties: Vec<FxHashMap<String, (usize, usize)>>,
 }
 
 impl Model {
@@ -131,11 +131,11 @@ impl Model {
 
     /// Builds the lookup indexes over model data.
     pub fn from_data(data: ModelData) -> Model {
-        let mut by_name = HashMap::with_capacity(data.types.len());
+        let mut by_name = FxHashMap::with_capacity_and_hasher(data.types.len(), Default::default());
         let mut properties = Vec::with_capacity(data.types.len());
         for (type_index, type_def) in data.types.iter().enumerate() {
             by_name.insert(type_def.name.clone(), type_index);
-            let mut names = HashMap::new();
+            let mut names = FxHashMap::default();
             for (element_index, element) in type_def.elements.iter().enumerate() {
                 if element.choice {
                     for (choice_index, type_ref) in element.types.iter().enumerate() {

@@ -133,29 +133,30 @@ pub(crate) fn make_body(
     resource: &Value,
 ) -> Result<String, StoreError> {
     check_resource(resource_type, resource)?;
-    let mut resource = resource.clone();
-    let Some(object) = resource.as_object_mut() else {
+    let Some(object) = resource.as_object() else {
         return Err(StoreError::Invalid(
             "the resource is not a JSON object".into(),
         ));
     };
-    object.insert(
-        "resourceType".into(),
-        Value::String(resource_type.to_owned()),
-    );
-    object.insert("id".into(), Value::String(id.to_owned()));
-    let meta = object
-        .entry("meta")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(meta) = meta.as_object_mut() else {
-        return Err(StoreError::Invalid("meta is not an object".into()));
+    // Only `meta` is copied (it is small); the rest is written from the resource as it is.
+    let mut meta = match object.get("meta") {
+        Some(Value::Object(meta)) => meta.clone(),
+        None => Map::new(),
+        Some(_) => return Err(StoreError::Invalid("meta is not an object".into())),
     };
     meta.insert("versionId".into(), Value::String(version.to_string()));
     meta.insert(
         "lastUpdated".into(),
         Value::String(crate::time::format_instant(last_updated)),
     );
-    Ok(crate::json::to_string(&resource))
+    let type_value = Value::String(resource_type.to_owned());
+    let id = Value::String(id.to_owned());
+    let meta = Value::Object(meta);
+    Ok(crate::json::to_string_with(
+        resource_type,
+        object,
+        &[("resourceType", &type_value), ("id", &id), ("meta", &meta)],
+    ))
 }
 
 /// Maps a database error of a resource write: lost races (unique violations, deadlocks,

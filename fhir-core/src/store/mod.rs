@@ -10,6 +10,7 @@
 //! transaction (each in its own savepoint) so that many requests share one durable commit.
 
 mod common;
+pub mod feed;
 mod migrate;
 pub mod postgres;
 pub mod records;
@@ -315,6 +316,12 @@ pub trait ResourceStore: records::RecordStore + Send + Sync + std::fmt::Debug {
     /// those types. (One index lookup per type.)
     async fn last_seq_of_types(&self, tenant: &str, types: &[&str]) -> Result<i64, StoreError>;
 
+    /// The versions this process commits from now on, kept in memory for the search index (see
+    /// [`feed::ChangeFeed`]); `None` when the store has no such feed.
+    fn change_feed(&self) -> Option<Arc<feed::ChangeFeed>> {
+        None
+    }
+
     /// The highest committed `seq` (0 for an empty database). Every version with a lower or
     /// equal `seq` is committed and visible, since the sequence is gap-free in commit order.
     async fn head_seq(&self) -> Result<i64, StoreError>;
@@ -326,9 +333,19 @@ pub trait ResourceStore: records::RecordStore + Send + Sync + std::fmt::Debug {
 /// Opens the store named by a database URL (`sqlite:…` or `postgres://…`), applies the
 /// migrations and makes sure the default tenant exists.
 pub async fn open(database_url: &str) -> Result<Arc<dyn ResourceStore>, StoreError> {
+    open_with(database_url, sqlite::SqliteOptions::default()).await
+}
+
+/// [`open`] with the options of a SQLite store (ignored for PostgreSQL).
+pub async fn open_with(
+    database_url: &str,
+    sqlite_options: sqlite::SqliteOptions,
+) -> Result<Arc<dyn ResourceStore>, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PostgresStore::open(database_url).await?))
     } else {
-        Ok(Arc::new(sqlite::SqliteStore::open(database_url).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open_with(database_url, sqlite_options).await?,
+        ))
     }
 }

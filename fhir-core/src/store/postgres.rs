@@ -461,6 +461,10 @@ impl ResourceStore for PostgresStore {
         Ok(last)
     }
 
+    fn change_feed(&self) -> Option<Arc<super::feed::ChangeFeed>> {
+        Some(self.writer.subscribe())
+    }
+
     async fn head_seq(&self) -> Result<i64, StoreError> {
         let seq: i64 = sqlx::query_scalar("SELECT value FROM change_counter")
             .fetch_one(&self.pool)

@@ -1,7 +1,8 @@
 //! The embedded SQLite store.
 //!
-//! One file in WAL mode: one writer connection (the group-commit writer, `synchronous=FULL`, so
-//! a commit is durable when the writer answers) and a pool of read connections, which WAL lets
+//! One file in WAL mode: one writer connection (the group-commit writer, `synchronous=FULL` by
+//! default, so a commit is durable when the writer answers; [`Synchronous::Normal`] trades the
+//! durability of the last commits on power loss for fewer fsyncs) and a pool of read connections, which WAL lets
 //! read concurrently with the writer. Bodies are stored as the compact JSON text, in definition
 //! order, exactly as returned.
 //!
@@ -42,6 +43,39 @@ use crate::time::now_millis;
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// SQLite's `synchronous` setting of the writer connection (WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit is synced to disk before it is acknowledged (the default): an acknowledged
+    /// write survives a power loss.
+    #[default]
+    Full,
+    /// The WAL is synced at checkpoints only: an acknowledged write survives a crash of the
+    /// process, but the last commits may be lost on power loss (the database stays consistent).
+    Normal,
+}
+
+impl FromStr for Synchronous {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "full" => Ok(Synchronous::Full),
+            "normal" => Ok(Synchronous::Normal),
+            other => Err(format!(
+                "'{other}' is not a SQLite synchronous setting (full or normal)"
+            )),
+        }
+    }
+}
+
+/// Options of [`SqliteStore::open_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteOptions {
+    /// The `synchronous` setting of the writer.
+    pub synchronous: Synchronous,
+}
+
 /// The SQLite implementation of [`ResourceStore`].
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -67,10 +101,15 @@ fn parse_url(url: &str) -> Result<PathBuf, StoreError> {
 }
 
 impl SqliteStore {
+    /// Opens with the default options; see [`SqliteStore::open_with`].
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(url, SqliteOptions::default()).await
+    }
+
     /// Opens (creating if missing, with its parent directory) the database file named by a
     /// `sqlite:PATH` URL, applies the migrations, makes sure the default tenant exists and
     /// starts the writer. Must be called within a tokio runtime.
-    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+    pub async fn open_with(url: &str, settings: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let path = parse_url(url)?;
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
@@ -90,7 +129,10 @@ impl SqliteStore {
                 options
                     .clone()
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full),
+                    .synchronous(match settings.synchronous {
+                        Synchronous::Full => SqliteSynchronous::Full,
+                        Synchronous::Normal => SqliteSynchronous::Normal,
+                    }),
             )
             .await?;
         {
@@ -369,6 +411,10 @@ impl ResourceStore for SqliteStore {
         Ok(last)
     }
 
+    fn change_feed(&self) -> Option<Arc<super::feed::ChangeFeed>> {
+        Some(self.writer.subscribe())
+    }
+
     async fn head_seq(&self) -> Result<i64, StoreError> {
         let mut conn = self.read.acquire().await?;
         let seq: i64 = sqlx::query_scalar("SELECT value FROM change_counter")
@@ -512,8 +558,36 @@ async fn apply_group(
     )))
 }
 
-/// Writes a planned group: the change counter, then every version and every head row with one
-/// `INSERT … SELECT FROM json_each(…)` each.
+/// The rows of one `INSERT INTO resource_versions … VALUES` statement, largest first.
+const VERSION_CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+
+/// `INSERT INTO resource_versions` of `rows` rows: `$1` the tenant, `$2` last_updated, then per
+/// row type, id, version, seq, deleted and body.
+fn insert_versions_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO resource_versions \
+         (tenant, resource_type, id, version, seq, last_updated, deleted, body) VALUES ",
+    );
+    for row in 0..rows {
+        let p = 3 + row * 6;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "($1, ${}, ${}, ${}, ${}, $2, ${}, ${})",
+            p,
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5
+        ));
+    }
+    sql
+}
+
+/// Writes a planned group: the change counter, every version with multi-row `INSERT … VALUES`
+/// statements, and every head row with one `INSERT … SELECT FROM json_each(…)`.
 async fn write_group_rows(
     conn: &mut SqliteConnection,
     tenant: &str,
@@ -526,38 +600,43 @@ async fn write_group_rows(
         .bind(last_updated)
         .execute(&mut *conn)
         .await?;
-    let versions: Vec<Value> = rows
+    // The versions with their bodies bound as they are (no JSON array to escape the bodies
+    // into and parse them out of again), in chunks of fixed sizes so that few statements are
+    // prepared and cached.
+    let mut rest = rows;
+    let mut seq = first_seq;
+    while !rest.is_empty() {
+        let size = VERSION_CHUNKS
+            .iter()
+            .copied()
+            .find(|&size| size <= rest.len())
+            .unwrap_or(1);
+        let (chunk, after) = rest.split_at(size);
+        let sql = insert_versions_sql(size);
+        let mut query = sqlx::query(&sql).bind(tenant).bind(last_updated);
+        for row in chunk {
+            query = query
+                .bind(row.resource_type)
+                .bind(row.id)
+                .bind(row.version)
+                .bind(seq)
+                .bind(row.deleted)
+                .bind(row.body.as_deref());
+            seq += 1;
+        }
+        query.execute(&mut *conn).await?;
+        rest = after;
+    }
+    let heads: Vec<Value> = rows
         .iter()
-        .enumerate()
-        .map(|(offset, row)| {
-            serde_json::json!([
-                row.resource_type,
-                row.id,
-                row.version,
-                first_seq + offset as i64,
-                row.deleted,
-                row.body
-            ])
-        })
+        .map(|row| serde_json::json!([row.resource_type, row.id, row.version, row.deleted]))
         .collect();
-    let versions = serde_json::to_string(&versions).unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO resource_versions \
-         (tenant, resource_type, id, version, seq, last_updated, deleted, body) \
-         SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-         json_extract(value, '$[2]'), json_extract(value, '$[3]'), $2, \
-         json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each($3)",
-    )
-    .bind(tenant)
-    .bind(last_updated)
-    .bind(&versions)
-    .execute(&mut *conn)
-    .await?;
+    let versions = serde_json::to_string(&heads).unwrap_or_default();
     // `WHERE true`: SQLite needs it to tell the upsert clause from a join's ON.
     sqlx::query(
         "INSERT INTO resources (tenant, resource_type, id, version, deleted, last_updated) \
          SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-         json_extract(value, '$[2]'), json_extract(value, '$[4]'), $2 FROM json_each($3) WHERE true \
+         json_extract(value, '$[2]'), json_extract(value, '$[3]'), $2 FROM json_each($3) WHERE true \
          ON CONFLICT (tenant, resource_type, id) DO UPDATE SET version = excluded.version, \
          deleted = excluded.deleted, last_updated = excluded.last_updated",
     )

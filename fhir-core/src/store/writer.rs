@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::feed::ChangeFeed;
 use super::{StoreError, StoredResource, UpdateOutcome, common};
 
 /// The largest number of writes committed together.
@@ -93,6 +94,7 @@ pub(crate) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     commits: Arc<AtomicU64>,
+    feed: Arc<ChangeFeed>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -108,12 +110,20 @@ impl Writer {
     pub(crate) fn spawn<E: BatchExecutor>(executor: E) -> Writer {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(run(executor, receiver, commits.clone()));
+        let feed = Arc::new(ChangeFeed::default());
+        let task = tokio::spawn(run(executor, receiver, commits.clone(), feed.clone()));
         Writer {
             sender: Mutex::new(Some(sender)),
             task: tokio::sync::Mutex::new(Some(task)),
             commits,
+            feed,
         }
+    }
+
+    /// The feed of the versions this writer committed, now kept (see [`ChangeFeed`]).
+    pub(crate) fn subscribe(&self) -> Arc<ChangeFeed> {
+        self.feed.subscribe();
+        self.feed.clone()
     }
 
     /// Queues a write and waits until it is committed (or failed).
@@ -319,6 +329,7 @@ async fn run<E: BatchExecutor>(
     mut executor: E,
     mut receiver: mpsc::Receiver<Job>,
     commits: Arc<AtomicU64>,
+    feed: Arc<ChangeFeed>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     // `recv_many` waits for the first write, then takes whatever else is queued.
@@ -330,6 +341,13 @@ async fn run<E: BatchExecutor>(
         match result {
             Ok(answers) => {
                 commits.fetch_add(1, Ordering::Relaxed);
+                // Committed: the index may take the versions from memory. Before any answer,
+                // so that every acknowledged write is in the feed or in the database.
+                let mut versions = Vec::new();
+                for answer in answers.iter().flatten() {
+                    committed_versions(answer, &mut versions);
+                }
+                feed.publish(versions);
                 let mut answers = answers.into_iter();
                 for job in batch {
                     let answer = answers.next().unwrap_or_else(|| {
@@ -348,6 +366,19 @@ async fn run<E: BatchExecutor>(
                 }
             }
         }
+    }
+}
+
+/// The versions a committed answer wrote.
+fn committed_versions(done: &WriteDone, out: &mut Vec<StoredResource>) {
+    match done {
+        WriteDone::Stored { resource, .. } => out.push(resource.clone()),
+        WriteDone::Group(answers) => {
+            for answer in answers {
+                committed_versions(answer, out);
+            }
+        }
+        WriteDone::Tenant | WriteDone::Nothing => {}
     }
 }
 

@@ -39,27 +39,44 @@ use crate::headers::{ReturnPreference, requested_return};
 use crate::response::{Body, FhirResponse};
 
 pub async fn batch_or_transaction(request: &FhirRequest) -> Result<FhirResponse, FhirError> {
-    let bundle = bundle_from_body(request)?;
+    let mut bundle = bundle_from_body(request)?;
     let kind = bundle["type"].as_str().unwrap_or_default();
     if kind != "batch" && kind != "transaction" {
         return Err(FhirError::BadRequest(format!(
             "POST to the base takes a batch or transaction Bundle, not a '{kind}' Bundle"
         )));
     }
-    let raw: &[Value] = bundle["entry"].as_array().map_or(&[], Vec::as_slice);
+    let transaction = kind == "transaction";
+    let entries_len = bundle["entry"].as_array().map_or(0, Vec::len);
     let limit = request.state.bundle_max_entries();
-    if raw.len() > limit {
+    if entries_len > limit {
         return Err(FhirError::TooManyEntries {
-            entries: raw.len(),
+            entries: entries_len,
             limit,
         });
     }
-    let entries = entry::read_entries(&request.base, raw)?;
     let preference = requested_return(&request.headers).unwrap_or(ReturnPreference::Minimal);
-    if kind == "batch" {
-        batch::run(request, &entries, preference).await
+    if transaction {
+        // A transaction writes its resources: they are taken out of the Bundle (not copied: a
+        // Synthea patient is megabytes of JSON) and handed over with the entries.
+        let resources: Vec<Option<Value>> = bundle["entry"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                entry
+                    .as_object_mut()
+                    .and_then(|entry| entry.shift_remove("resource"))
+                    .filter(Value::is_object)
+            })
+            .collect();
+        let raw: &[Value] = bundle["entry"].as_array().map_or(&[], Vec::as_slice);
+        let entries = entry::read_entries(&request.base, raw)?;
+        transaction::run(request, &entries, resources, preference).await
     } else {
-        transaction::run(request, &entries, preference).await
+        let raw: &[Value] = bundle["entry"].as_array().map_or(&[], Vec::as_slice);
+        let entries = entry::read_entries(&request.base, raw)?;
+        batch::run(request, &entries, preference).await
     }
 }
 

@@ -114,15 +114,19 @@ struct Planned {
     create_only: bool,
 }
 
+/// Runs a transaction; `resources` are the entries' resources, taken out of the Bundle (the
+/// entries' own `resource` is `None`).
 pub async fn run(
     request: &FhirRequest,
     entries: &[Entry<'_>],
+    resources: Vec<Option<Value>>,
     preference: ReturnPreference,
 ) -> Result<FhirResponse, FhirError> {
     let full_urls: HashSet<&str> = entries.iter().filter_map(|e| e.full_url).collect();
     let mut steps = entries
         .iter()
-        .map(|entry| prepare(entry, &full_urls))
+        .zip(resources)
+        .map(|(entry, resource)| prepare(entry, resource, &full_urls))
         .collect::<Result<Vec<_>, _>>()?;
 
     // Only writes decided by a search need the lock. Conditional references only read: a
@@ -206,6 +210,7 @@ pub async fn run(
 /// Reads an entry into a step and checks what can be checked without the store.
 fn prepare<'e, 'a>(
     entry: &'e Entry<'a>,
+    resource: Option<Value>,
     full_urls: &HashSet<&str>,
 ) -> Result<Step<'e, 'a>, FhirError> {
     entry.check_preconditions()?;
@@ -258,7 +263,7 @@ fn prepare<'e, 'a>(
     };
     let mut content = match entry.method {
         EntryMethod::Post | EntryMethod::Put => {
-            let Some(resource) = entry.resource else {
+            let Some(resource) = resource else {
                 return Err(entry.error("the entry has no resource"));
             };
             if resource["resourceType"] != resource_type {
@@ -273,10 +278,10 @@ fn prepare<'e, 'a>(
                     "the resource's id '{body_id}' differs from the id in the url '{url_id}'"
                 )));
             }
-            Content::Resource(resource.clone())
+            Content::Resource(resource)
         }
         EntryMethod::Patch => Content::Patch(
-            PatchDocument::from_entry_resource(entry.resource)
+            PatchDocument::from_entry_resource(resource.as_ref())
                 .map_err(|e| at_entry(e, entry.index))?,
         ),
         _ => Content::None,
