@@ -30,10 +30,25 @@ if [[ "$targets" == *hfs* ]]; then
     hfs_bin=$hfs_root/bin/hfs
   fi
   # HFS reads the R4 search parameters from its data directory: the spec's search-parameters.json.
-  if [ ! -s "$hfs_root/data/search-parameters-r4.json" ]; then
+  # And the compartment definitions (for $everything) as one Bundle.
+  if [ ! -s "$hfs_root/data/compartment-definitions-r4.json" ]; then
     mkdir -p "$hfs_root/data"
-    tar -xzf ../shared/data/fhir-r4/hl7.fhir.r4.examples-4.0.1.tgz -O package/Bundle-searchParams.json \
-      > "$hfs_root/data/search-parameters-r4.json"
+    package=../shared/data/fhir-r4/hl7.fhir.r4.examples-4.0.1.tgz
+    tar -xzf "$package" -O package/Bundle-searchParams.json > "$hfs_root/data/search-parameters-r4.json"
+    tar -tzf "$package" | grep -E '^package/CompartmentDefinition-[a-z]+\.json$' \
+      | xargs tar -xzf "$package" -C "$hfs_root/data" --strip-components=1
+    python3 - "$hfs_root/data" <<'PY'
+import glob, json, os, sys
+d = sys.argv[1]
+files = sorted(glob.glob(os.path.join(d, "CompartmentDefinition-*.json")))
+files_all = files
+files = [f for f in files if not f.endswith("-example.json")]
+entries = [{"resource": json.load(open(f))} for f in files]
+json.dump({"resourceType": "Bundle", "type": "collection", "entry": entries},
+          open(os.path.join(d, "compartment-definitions-r4.json"), "w"))
+for f in files_all:
+    os.remove(f)
+PY
   fi
 fi
 

@@ -117,10 +117,12 @@ fn run_command(args: RunArgs) -> Result<(), String> {
         .split(',')
         .map(|t| Target::parse(t.trim()))
         .collect::<Result<Vec<_>, _>>()?;
+    // HFS runs in its store's directory: every path must be absolute.
+    let absolute = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
     let launch = Launch {
-        ours_bin: args.ours_bin,
-        hfs_bin: args.hfs_bin,
-        hfs_data_dir: args.hfs_data_dir,
+        ours_bin: absolute(args.ours_bin),
+        hfs_bin: absolute(args.hfs_bin),
+        hfs_data_dir: absolute(args.hfs_data_dir),
         postgres_url: args.postgres_url,
         ours_sqlite_synchronous: args.sqlite_synchronous,
     };
