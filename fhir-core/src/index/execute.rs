@@ -703,47 +703,13 @@ impl Run<'_> {
         for address in addresses {
             matches.push(self.hit(address)?);
         }
-        let cursor_at = |hit: &Hit, forward: bool| Cursor {
+        let (next, previous) = neighbour_cursors(&matches, more, cursor, |hit, forward| Cursor {
             forward,
             key: Vec::new(),
             resource_type: hit.resource_type.clone(),
             id: hit.id.clone(),
-        };
-        // Going forward, more results mean a next page, and a cursor means a page before it;
-        // going backward, the other way round.
-        let (has_next, has_previous) = match cursor {
-            None => (more, false),
-            Some(c) if c.forward => (more, true),
-            Some(_) => (true, more),
-        };
-        let next = if has_next {
-            matches.last().map(|h| cursor_at(h, true))
-        } else {
-            None
-        };
-        let previous = if has_previous {
-            matches.first().map(|h| cursor_at(h, false))
-        } else {
-            None
-        };
-        let includes = if matches.is_empty() {
-            Vec::new()
-        } else {
-            self.includes(
-                &matches,
-                &request.includes,
-                &request.revincludes,
-                HashSet::new(),
-            )?
-        };
-        Ok(SearchPage {
-            matches,
-            includes,
-            total,
-            next,
-            previous,
-            count,
-        })
+        });
+        self.fast_page(request, matches, total, next, previous, count)
     }
 
     /// `_sort=_lastUpdated` or `-_lastUpdated` (the recently updated list), one type, exact
@@ -835,33 +801,30 @@ impl Run<'_> {
         } else {
             &candidates[..count.min(candidates.len())]
         };
-        let cursor_at = |c: &Candidate, forward: bool| Cursor {
+        let (next, previous) = neighbour_cursors(page, more, cursor, |c, forward| Cursor {
             forward,
             key: c.key.clone(),
             resource_type: c.resource_type.clone(),
             id: c.id.clone(),
-        };
-        // As in `page_by_id`: going forward, more results mean a next page, and a cursor
-        // means a page before it; going backward, the other way round.
-        let (has_next, has_previous) = match cursor {
-            None => (more, false),
-            Some(c) if c.forward => (more, true),
-            Some(_) => (true, more),
-        };
-        let next = if has_next {
-            page.last().map(|c| cursor_at(c, true))
-        } else {
-            None
-        };
-        let previous = if has_previous {
-            page.first().map(|c| cursor_at(c, false))
-        } else {
-            None
-        };
+        });
         let mut matches = Vec::with_capacity(page.len());
         for candidate in page {
             matches.push(self.hit(candidate.address)?);
         }
+        self.fast_page(request, matches, total, next, previous, count)
+    }
+
+    /// The page of a fast path (`page_by_id`, `page_by_last_updated`) with its includes: the
+    /// fast paths never serve `include_once`, so nothing earlier pages included is excluded.
+    fn fast_page(
+        &self,
+        request: &SearchRequest,
+        matches: Vec<Hit>,
+        total: Option<u64>,
+        next: Option<Cursor>,
+        previous: Option<Cursor>,
+        count: usize,
+    ) -> Result<SearchPage, SearchError> {
         let includes = if matches.is_empty() {
             Vec::new()
         } else {
@@ -1321,4 +1284,31 @@ impl Columns {
             .unwrap_or(0);
         (resource_type, id, last_updated)
     }
+}
+
+/// The neighbour cursors of a fast-path page, read with one match more than it holds (`more`):
+/// going forward, more results mean a next page and a cursor means a page before it; going
+/// backward, the other way round.
+fn neighbour_cursors<T>(
+    page: &[T],
+    more: bool,
+    cursor: Option<&Cursor>,
+    cursor_at: impl Fn(&T, bool) -> Cursor,
+) -> (Option<Cursor>, Option<Cursor>) {
+    let (has_next, has_previous) = match cursor {
+        None => (more, false),
+        Some(c) if c.forward => (more, true),
+        Some(_) => (true, more),
+    };
+    let next = if has_next {
+        page.last().map(|x| cursor_at(x, true))
+    } else {
+        None
+    };
+    let previous = if has_previous {
+        page.first().map(|x| cursor_at(x, false))
+    } else {
+        None
+    };
+    (next, previous)
 }
