@@ -141,6 +141,13 @@ pub fn matches(bundle: &Value) -> usize {
     })
 }
 
+/// Whether an entry of a batch- or transaction-response succeeded (a 2xx status).
+pub fn entry_succeeded(entry: &Value) -> bool {
+    entry["response"]["status"]
+        .as_str()
+        .is_some_and(|s| s.starts_with('2'))
+}
+
 /// All the entries of a Bundle.
 pub fn entries(bundle: &Value) -> usize {
     bundle["entry"].as_array().map_or(0, Vec::len)

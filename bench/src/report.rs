@@ -50,8 +50,11 @@ fn relative(markdown: &Path, plots: &Path) -> String {
         .unwrap_or_else(|_| plots.to_string_lossy().into_owned())
 }
 
-/// HFS on the same kind of store as `ours`.
+/// HFS on the same kind of store as `ours` (none when `ours` is HFS itself).
 fn peer<'a>(results: &'a Results, ours: &TargetResults) -> Option<&'a TargetResults> {
+    if ours.target.server != Server::Ours {
+        return None;
+    }
     results
         .targets
         .iter()
@@ -348,9 +351,7 @@ fn import_section(s: &mut String, results: &Results, plots: &str) {
     );
     for t in &results.targets {
         for r in &t.import {
-            let theirs = (t.target.server == Server::Ours)
-                .then(|| peer(results, t))
-                .flatten()
+            let theirs = peer(results, t)
                 .and_then(|h| h.import.iter().find(|x| x.clients == r.clients))
                 .map(|x| x.resources_per_second);
             let _ = writeln!(
@@ -403,9 +404,7 @@ fn concurrency_rows(
 ) {
     for t in &results.targets {
         for r in pick(t) {
-            let theirs = (t.target.server == Server::Ours)
-                .then(|| peer(results, t))
-                .flatten()
+            let theirs = peer(results, t)
                 .and_then(|h| pick(h).iter().find(|x| x.concurrency == r.concurrency));
             let _ = writeln!(
                 s,
@@ -459,9 +458,7 @@ fn crud_section(s: &mut String, results: &Results) {
     );
     for t in &results.targets {
         for r in &t.crud {
-            let theirs = (t.target.server == Server::Ours)
-                .then(|| peer(results, t))
-                .flatten()
+            let theirs = peer(results, t)
                 .and_then(|h| h.crud.iter().find(|x| x.concurrency == r.concurrency))
                 .map(|x| x.all.per_second);
             let pp = |st: &crate::load::Stats| format!("{} / {}", ms(st.p50_ms), ms(st.p99_ms));
@@ -576,9 +573,7 @@ fn query_section(s: &mut String, results: &Results, plots: &str) {
         );
         for t in mixes {
             if let Some(m) = &t.search_mix {
-                let theirs = (t.target.server == Server::Ours)
-                    .then(|| peer(results, t))
-                    .flatten()
+                let theirs = peer(results, t)
                     .and_then(|h| h.search_mix.as_ref())
                     .map(|x| x.stats.per_second);
                 let _ = writeln!(

@@ -201,18 +201,7 @@ impl Running {
 
     /// CPU seconds (user + system) the server used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // After the command name (in parentheses), utime and stime are fields 12 and 13.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
+        process_cpu_seconds(self.child.id())
     }
 
     /// Resident memory now (`VmRSS`), MB.
@@ -226,12 +215,7 @@ impl Running {
     }
 
     fn status_kb(&self, field: &str) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0)
+        process_status_kb(self.child.id(), field)
     }
 
     /// Bytes the store takes on disk: the data directory (SQLite file, WAL, search index), or
@@ -274,12 +258,38 @@ impl Drop for Running {
     }
 }
 
+/// CPU seconds (user + system) process `pid` used so far, from `/proc/[pid]/stat`.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name (in parentheses), utime and stime are fields 12 and 13.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A `kB` field of `/proc/[pid]/status` (`VmRSS:`, `VmHWM:`), in kB.
+pub fn process_status_kb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-fn dir_size(path: &Path) -> u64 {
+/// Bytes of every file under `path`.
+pub fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };
@@ -322,7 +332,8 @@ async fn drop_database(server: &str, name: &str) {
     }
 }
 
-async fn database_size(url: &str) -> Result<u64, String> {
+/// `pg_database_size` of the database of `url`.
+pub async fn database_size(url: &str) -> Result<u64, String> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url)
         .await

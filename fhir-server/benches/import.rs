@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use fhir_bench::target::{database_size, dir_size, process_cpu_seconds, process_status_kb};
 use serde_json::Value;
 
 mod synthea;
@@ -217,43 +218,12 @@ impl Server {
 
     /// CPU seconds the server used so far (user + system).
     fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which is in parentheses): utime is the 14th field.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
+        process_cpu_seconds(self.child.id())
     }
 
     fn peak_rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        process_status_kb(self.child.id(), "VmHWM:") as u64
     }
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 async fn run(backend: &str, clients: usize, bundles: Arc<Vec<Bundle>>) -> Result<Figures, String> {
@@ -334,7 +304,7 @@ async fn run(backend: &str, clients: usize, bundles: Arc<Vec<Bundle>>) -> Result
                     .unwrap_or(0)
             })
             .sum(),
-        Some(url) => postgres_size(url).await?,
+        Some(url) => database_size(url).await?,
     };
     Ok(Figures {
         load,
@@ -346,18 +316,6 @@ async fn run(backend: &str, clients: usize, bundles: Arc<Vec<Bundle>>) -> Result
         index_bytes: dir_size(&server.dir.path().join("index")),
         peak_rss_kb: server.peak_rss_kb(),
     })
-}
-
-async fn postgres_size(url: &str) -> Result<u64, String> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
-        .fetch_one(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(size as u64)
 }
 
 /// Posts one Bundle and checks that it and every entry succeeded.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::http::Fhir;
+use crate::http::{Fhir, entry_succeeded};
 use crate::load::percentile;
 use crate::results::ImportRun;
 use crate::synthea::Bundle;
@@ -117,15 +117,14 @@ async fn post(fhir: &Fhir, bundle: &Bundle) -> (Vec<String>, usize) {
     let mut locations = Vec::with_capacity(entries.len());
     let mut failed = bundle.resources.saturating_sub(entries.len());
     for entry in entries {
-        let response = &entry["response"];
-        if !response["status"]
-            .as_str()
-            .is_some_and(|s| s.starts_with('2'))
-        {
+        if !entry_succeeded(entry) {
             failed += 1;
             continue;
         }
-        if let Some(location) = response["location"].as_str().and_then(relative_location) {
+        if let Some(location) = entry["response"]["location"]
+            .as_str()
+            .and_then(relative_location)
+        {
             locations.push(location);
         }
     }

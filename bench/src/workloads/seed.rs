@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::http::Fhir;
+use crate::http::{Fhir, entry_succeeded};
 use crate::results::SeedRun;
 use crate::target::Running;
 
@@ -79,20 +79,12 @@ pub async fn run(running: &Running, n: usize) -> SeedRun {
                     .collect();
                 let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
                 let body = serde_json::to_vec(&bundle).unwrap_or_default();
-                let ok = match fhir.post("", body, true).await.and_then(|a| a.success()) {
-                    Ok(answer) => answer.json().ok().map_or(0, |b| {
-                        b["entry"].as_array().map_or(0, |e| {
-                            e.iter()
-                                .filter(|e| {
-                                    e["response"]["status"]
-                                        .as_str()
-                                        .is_some_and(|s| s.starts_with('2'))
-                                })
-                                .count()
-                        })
-                    }),
-                    Err(_) => 0,
-                };
+                let answer = fhir.post("", body, true).await.and_then(|a| a.success());
+                let ok = answer.and_then(|a| a.json()).map_or(0, |bundle| {
+                    bundle["entry"]
+                        .as_array()
+                        .map_or(0, |e| e.iter().filter(|e| entry_succeeded(e)).count())
+                });
                 failed.fetch_add(last - first - ok.min(last - first), Ordering::Relaxed);
             }
         }));
